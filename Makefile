@@ -1,0 +1,45 @@
+# gemma4: plain `make` builds build/gemma4 and build/libgemma4.a; `make test` runs the suite.
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc -Iinclude -pthread -march=x86-64-v3 -mtune=native
+override LDLIBS += -ljansson -lm -pthread
+BUILD   ?= build
+
+LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/ops/*.c src/model/*.c src/sample/*.c src/api/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test unit-test fixture-test asan clean
+all: $(BUILD)/gemma4 $(BUILD)/libgemma4.a
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libgemma4.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/gemma4: $(CLI_OBJ) $(BUILD)/libgemma4.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgemma4.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $< $(BUILD)/libgemma4.a -o $@ $(LDLIBS)
+
+# Every tests/unit/test_*.c is a program; the CLI tests run $(BUILD)/gemma4.
+test: all $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; GEMMA4=$(BUILD)/gemma4 $$t; done
+
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,198 @@
+/* The public C API (include/gemma4.h) over the model, cache and forward pass. */
+#include "gemma4.h"
+
+#include "model/forward.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "model/params.h"
+#include "util/threadpool.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct gemma4_model {
+    g4_model *m;
+};
+
+struct gemma4_context {
+    gemma4_model *model;
+    gemma4_context_params params;
+    g4_kv_cache kv;
+    g4_state state;
+    g4_threadpool *pool;
+    int32_t *pos_buf; /* [n_batch] scratch for gemma4_eval */
+    int32_t *seq_buf;
+    int8_t *want_buf;
+};
+
+static _Thread_local g4_error last_error;
+
+const char *gemma4_last_error(void) { return last_error.msg; }
+
+static int fail(const char *msg) { return g4_fail(&last_error, "%s", msg); }
+
+int gemma4_model_load(const char *path, gemma4_model **out) {
+    *out = NULL;
+    gemma4_model *gm = calloc(1, sizeof *gm);
+    if (!gm) return fail("out of memory");
+    if (g4_model_load(path, &gm->m, &last_error)) { free(gm); return -1; }
+    *out = gm;
+    return 0;
+}
+
+void gemma4_model_free(gemma4_model *model) {
+    if (!model) return;
+    g4_model_free(model->m);
+    free(model);
+}
+
+static uint64_t tensor_bytes(const g4_tensor *t) { return t->data ? (uint64_t)t->nbytes : 0; }
+
+void gemma4_model_get_info(const gemma4_model *model, gemma4_model_info *info) {
+    const g4_config *c = &model->m->cfg;
+    const g4_weights *w = &model->m->w;
+    memset(info, 0, sizeof *info);
+    info->vocab_size = c->vocab_size;
+    info->hidden_size = c->hidden_size;
+    info->n_layers = c->n_layers;
+    info->n_heads = c->n_heads;
+    info->n_kv_shared_layers = c->n_kv_shared_layers;
+    info->sliding_window = c->sliding_window;
+    info->max_positions = c->max_positions;
+    info->per_layer_input_dim = c->ple_dim;
+    info->n_experts = c->n_experts;
+    info->top_k_experts = c->top_k_experts;
+    info->bos_token_id = c->bos_token_id;
+    info->pad_token_id = c->pad_token_id;
+    info->n_eos_token_ids = c->n_eos_token_ids;
+    memcpy(info->eos_token_ids, c->eos_token_ids, sizeof info->eos_token_ids);
+    info->weight_dtype = g4_dtype_name(w->embed.dtype);
+    g4_param_count pc = g4_count_params(c);
+    info->n_params = pc.total;
+    info->n_embedding_params = pc.embeddings;
+    info->n_active_params = pc.active;
+
+    const g4_tensor *top[] = {&w->embed, &w->ple_embed, &w->ple_model_proj};
+    for (size_t i = 0; i < 3; i++) info->weight_bytes += tensor_bytes(top[i]);
+    for (int l = 0; l < c->n_layers; l++) {
+        const g4_layer_weights *lw = &w->layer[l];
+        if (c->layer[l].attn == G4_ATTN_SLIDING) info->n_sliding_layers++;
+        else info->n_full_layers++;
+        const g4_tensor *mats[] = {&lw->q_proj, &lw->k_proj, &lw->v_proj, &lw->o_proj, &lw->gate_proj, &lw->up_proj,
+                                   &lw->down_proj, &lw->router_proj, &lw->experts_gate_up, &lw->experts_down,
+                                   &lw->ple_gate, &lw->ple_proj};
+        for (size_t i = 0; i < sizeof mats / sizeof *mats; i++) info->weight_bytes += tensor_bytes(mats[i]);
+    }
+}
+
+int gemma4_vocab_size(const gemma4_model *model) { return model->m->cfg.vocab_size; }
+
+uint64_t gemma4_kv_cache_bytes(const gemma4_model *model, int n_ctx, int n_batch) {
+    return g4_kv_cache_bytes(&model->m->cfg, n_ctx, n_batch);
+}
+
+gemma4_context_params gemma4_context_default_params(void) {
+    gemma4_context_params p = {0};
+    p.n_ctx = 8192;
+    p.n_batch = 256;
+    p.n_seq = 1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    p.n_threads = cpus > 0 ? (int)cpus : 1;
+    return p;
+}
+
+int gemma4_context_new(gemma4_model *model, const gemma4_context_params *params, gemma4_context **out) {
+    *out = NULL;
+    gemma4_context_params p = gemma4_context_default_params();
+    const g4_config *c = &model->m->cfg;
+    if (p.n_ctx > c->max_positions) p.n_ctx = c->max_positions;
+    if (params) {
+        if (params->n_ctx < 0 || params->n_batch < 0 || params->n_seq < 0 || params->n_threads < 0)
+            return fail("context parameters must not be negative");
+        if (params->n_ctx) p.n_ctx = params->n_ctx;
+        if (params->n_batch) p.n_batch = params->n_batch;
+        if (params->n_seq) p.n_seq = params->n_seq;
+        if (params->n_threads) p.n_threads = params->n_threads;
+    }
+    if (p.n_ctx > c->max_positions)
+        return g4_fail(&last_error, "context of %d positions exceeds the model's maximum of %d", p.n_ctx, c->max_positions);
+    if (p.n_seq > 4096 || p.n_threads > 1024 || p.n_batch > 65536) return fail("context parameters out of range");
+
+    gemma4_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return fail("out of memory");
+    ctx->model = model;
+    ctx->params = p;
+    ctx->pool = g4_threadpool_new(p.n_threads);
+    ctx->pos_buf = malloc(sizeof(int32_t) * (size_t)p.n_batch);
+    ctx->seq_buf = malloc(sizeof(int32_t) * (size_t)p.n_batch);
+    ctx->want_buf = malloc((size_t)p.n_batch);
+    if (!ctx->pool || !ctx->pos_buf || !ctx->seq_buf || !ctx->want_buf) { gemma4_context_free(ctx); return fail("out of memory"); }
+    if (g4_kv_cache_init(&ctx->kv, c, p.n_seq, p.n_ctx, p.n_batch, &last_error) ||
+        g4_state_init(&ctx->state, c, p.n_batch, p.n_seq, p.n_ctx, g4_threadpool_size(ctx->pool), &last_error)) {
+        gemma4_context_free(ctx);
+        return -1;
+    }
+    *out = ctx;
+    return 0;
+}
+
+void gemma4_context_free(gemma4_context *ctx) {
+    if (!ctx) return;
+    g4_kv_cache_free(&ctx->kv, &ctx->model->m->cfg);
+    g4_state_free(&ctx->state);
+    g4_threadpool_free(ctx->pool);
+    free(ctx->pos_buf);
+    free(ctx->seq_buf);
+    free(ctx->want_buf);
+    free(ctx);
+}
+
+int gemma4_decode(gemma4_context *ctx, const gemma4_batch *batch) {
+    if (!batch || !batch->token || !batch->pos) return fail("batch needs token and pos arrays");
+    if (batch->embd_row && !batch->embd) return fail("batch has embd_row but no embd");
+    g4_batch b = {batch->n_tokens, batch->token, batch->pos, batch->seq, batch->want_logits, batch->embd, batch->embd_row};
+    return g4_forward(ctx->model->m, &ctx->kv, &ctx->state, ctx->pool, &b, &last_error);
+}
+
+const float *gemma4_get_logits(const gemma4_context *ctx, int i) {
+    if (i < 0 || i >= ctx->state.n_logits) return NULL;
+    return ctx->state.logits + (size_t)i * (size_t)ctx->model->m->cfg.vocab_size;
+}
+
+int gemma4_n_logits(const gemma4_context *ctx) { return ctx->state.n_logits; }
+
+int gemma4_eval(gemma4_context *ctx, int seq, const int32_t *tokens, int n, float *all_logits) {
+    if (seq < 0 || seq >= ctx->params.n_seq) return g4_fail(&last_error, "sequence %d out of range", seq);
+    if (n < 1) return fail("nothing to evaluate");
+    size_t V = (size_t)ctx->model->m->cfg.vocab_size;
+    for (int done = 0; done < n;) {
+        int chunk = n - done < ctx->params.n_batch ? n - done : ctx->params.n_batch;
+        int start = ctx->kv.seq[seq].n_past;
+        for (int i = 0; i < chunk; i++) {
+            ctx->pos_buf[i] = start + i;
+            ctx->seq_buf[i] = seq;
+            ctx->want_buf[i] = all_logits != NULL || done + i == n - 1;
+        }
+        gemma4_batch b = {chunk, tokens + done, ctx->pos_buf, ctx->seq_buf, ctx->want_buf, NULL, NULL};
+        if (gemma4_decode(ctx, &b)) return -1;
+        if (all_logits) memcpy(all_logits + (size_t)done * V, ctx->state.logits, sizeof(float) * (size_t)chunk * V);
+        done += chunk;
+    }
+    if (all_logits && ctx->state.n_logits > 1) { /* leave the last row first, as documented */
+        memmove(ctx->state.logits, ctx->state.logits + (size_t)(ctx->state.n_logits - 1) * V, sizeof(float) * V);
+        ctx->state.n_logits = 1;
+    }
+    return 0;
+}
+
+int gemma4_seq_length(const gemma4_context *ctx, int seq) {
+    if (seq < 0 || seq >= ctx->params.n_seq) return -1;
+    return ctx->kv.seq[seq].n_past;
+}
+
+int gemma4_seq_clear(gemma4_context *ctx, int seq) {
+    if (seq < 0 || seq >= ctx->params.n_seq) return g4_fail(&last_error, "sequence %d out of range", seq);
+    ctx->kv.seq[seq].n_past = 0;
+    return 0;
+}

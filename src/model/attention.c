@@ -1,0 +1,90 @@
+/* Gemma 4 self-attention (gemma4-architecture.md §3): q/k/v projections,
+ * RMS-normed q and k (with weights) and v (without), RoPE on q and k, the
+ * cache write, sliding or full attention with scale 1.0, output projection
+ * and its post-norm, added to the residual stream. */
+#include "model/forward.h"
+
+#include "ops/attention.h"
+#include "ops/matmul.h"
+#include "ops/norm.h"
+#include "ops/rope.h"
+
+#include <string.h>
+
+static int seq_of(const g4_batch *b, int t) { return b->seq ? b->seq[t] : 0; }
+
+/* q (or k): per-head RMSNorm, then RoPE at the token's position. */
+static void norm_rope_heads(float *x, int n_heads, int hd, const float *norm_w, float eps, const g4_layer_weights *lw,
+                            const g4_layer_config *lc, int pos) {
+    for (int h = 0; h < n_heads; h++) g4_rmsnorm(x + (int64_t)h * hd, x + (int64_t)h * hd, norm_w, hd, eps);
+    g4_rope_apply(x, n_heads, hd, lw->rope_inv_freq, lc->rope_pairs, pos);
+}
+
+/* Projects K and V for the batch and writes them into each token's sequence
+ * cache at the slot of its position. */
+static void write_kv(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b) {
+    const g4_layer_config *lc = &m->cfg.layer[l];
+    const g4_layer_weights *lw = &m->w.layer[l];
+    int hd = lc->head_dim, n_kv = lc->n_kv_heads, kv_dim = n_kv * hd;
+    g4_matmul(pool, &lw->k_proj, s->x, b->n, s->k);
+    if (lc->k_eq_v) memcpy(s->v, s->k, sizeof(float) * (size_t)b->n * kv_dim); /* V = raw K, before k_norm and RoPE */
+    else g4_matmul(pool, &lw->v_proj, s->x, b->n, s->v);
+    for (int t = 0; t < b->n; t++) {
+        float *k = s->k + (int64_t)t * kv_dim, *v = s->v + (int64_t)t * kv_dim;
+        norm_rope_heads(k, n_kv, hd, lw->k_norm, m->cfg.rms_eps, lw, lc, b->pos[t]);
+        for (int h = 0; h < n_kv; h++) g4_rmsnorm(v + (int64_t)h * hd, v + (int64_t)h * hd, NULL, hd, m->cfg.rms_eps);
+        g4_layer_kv *lk = &kv->seq[seq_of(b, t)].layer[l];
+        int64_t slot = g4_kv_slot(lk, b->pos[t]);
+        memcpy(lk->k + slot * lk->row_size, k, sizeof(float) * (size_t)kv_dim);
+        memcpy(lk->v + slot * lk->row_size, v, sizeof(float) * (size_t)kv_dim);
+    }
+}
+
+typedef struct {
+    const g4_model *m;
+    int l;
+    g4_kv_cache *kv;
+    g4_state *s;
+    const g4_batch *b;
+} attend_job;
+
+/* One (token, query head) pair per work item. */
+static void attend_items(void *p, int begin, int end, int thread) {
+    const attend_job *j = p;
+    const g4_layer_config *lc = &j->m->cfg.layer[j->l];
+    int hd = lc->head_dim, n_heads = j->m->cfg.n_heads, group = n_heads / lc->n_kv_heads;
+    float *scores = j->s->scores + (int64_t)thread * j->s->n_ctx;
+    for (int item = begin; item < end; item++) {
+        int t = item / n_heads, h = item % n_heads;
+        int64_t pos = j->b->pos[t];
+        int64_t first = 0;
+        if (lc->attn == G4_ATTN_SLIDING && pos - j->m->cfg.sliding_window + 1 > 0) first = pos - j->m->cfg.sliding_window + 1;
+        const g4_layer_kv *lk = &j->kv->seq[seq_of(j->b, t)].layer[lc->kv_source];
+        int64_t kv_off = (int64_t)(h / group) * hd;
+        g4_attend(j->s->q + ((int64_t)t * n_heads + h) * hd, lk->k + kv_off, lk->v + kv_off, lk->row_size,
+                  g4_kv_slot(lk, first), (int)(pos - first + 1), lk->ring, hd, scores,
+                  j->s->attn + ((int64_t)t * n_heads + h) * hd);
+    }
+}
+
+void g4_attention_block(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b) {
+    const g4_config *c = &m->cfg;
+    const g4_layer_config *lc = &c->layer[l];
+    const g4_layer_weights *lw = &m->w.layer[l];
+    int D = c->hidden_size, hd = lc->head_dim, q_dim = c->n_heads * hd;
+
+    for (int t = 0; t < b->n; t++) g4_rmsnorm(s->x + (int64_t)t * D, s->h + (int64_t)t * D, lw->input_norm, D, c->rms_eps);
+    g4_matmul(pool, &lw->q_proj, s->x, b->n, s->q);
+    for (int t = 0; t < b->n; t++) norm_rope_heads(s->q + (int64_t)t * q_dim, c->n_heads, hd, lw->q_norm, c->rms_eps, lw, lc, b->pos[t]);
+    if (lc->kv_source == l) write_kv(m, l, kv, s, pool, b); /* KV-shared layers read their source's cache */
+
+    attend_job job = {m, l, kv, s, b};
+    g4_parallel_for(pool, b->n * c->n_heads, attend_items, &job);
+
+    g4_matmul(pool, &lw->o_proj, s->attn, b->n, s->o);
+    for (int t = 0; t < b->n; t++) {
+        float *o = s->o + (int64_t)t * D, *h = s->h + (int64_t)t * D;
+        g4_rmsnorm(o, o, lw->post_attn_norm, D, c->rms_eps);
+        for (int i = 0; i < D; i++) h[i] += o[i];
+    }
+}

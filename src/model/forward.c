@@ -1,0 +1,148 @@
+/* The Gemma 4 decoder, top to bottom (gemma4-architecture.md §2.1):
+ * scaled embeddings, per-layer inputs, L decoder layers, final norm, tied LM
+ * head, logit soft-cap. */
+#include "model/forward.h"
+
+#include "ops/activation.h"
+#include "ops/matmul.h"
+#include "ops/norm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static float *alloc_floats(int64_t n, int *failed) {
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    if (!p) *failed = 1;
+    return p;
+}
+
+int g4_state_init(g4_state *s, const g4_config *c, int n_batch, int n_seq, int n_ctx, int n_threads, g4_error *err) {
+    memset(s, 0, sizeof *s);
+    int max_hd = 0, max_kv = 0, max_ffn = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const g4_layer_config *lc = &c->layer[l];
+        if (lc->head_dim > max_hd) max_hd = lc->head_dim;
+        if (lc->n_kv_heads * lc->head_dim > max_kv) max_kv = lc->n_kv_heads * lc->head_dim;
+        if (lc->ffn_dim > max_ffn) max_ffn = lc->ffn_dim;
+    }
+    if (2 * c->moe_dim > max_ffn) max_ffn = 2 * c->moe_dim;
+    int64_t n = n_batch, D = c->hidden_size, q = (int64_t)c->n_heads * max_hd, LP = (int64_t)c->n_layers * c->ple_dim;
+    int64_t K = c->top_k_experts;
+    int failed = 0;
+    s->n_batch = n_batch;
+    s->n_threads = n_threads;
+    s->n_ctx = n_ctx;
+    s->n_seq = n_seq;
+    s->h = alloc_floats(n * D, &failed);
+    s->x = alloc_floats(n * D, &failed);
+    s->o = alloc_floats(n * D, &failed);
+    s->q = alloc_floats(n * q, &failed);
+    s->k = alloc_floats(n * max_kv, &failed);
+    s->v = alloc_floats(n * max_kv, &failed);
+    s->attn = alloc_floats(n * q, &failed);
+    s->gate = alloc_floats(n * max_ffn, &failed);
+    s->up = alloc_floats(n * max_ffn, &failed);
+    s->scores = alloc_floats((int64_t)n_threads * n_ctx, &failed);
+    s->logit_rows = malloc(sizeof(int) * (size_t)n);
+    s->seq_new = calloc((size_t)n_seq, sizeof(int));
+    if (!s->logit_rows || !s->seq_new) failed = 1;
+    if (c->ple_dim) {
+        s->ple = alloc_floats(n * LP, &failed);
+        s->ple_gate = alloc_floats(n * c->ple_dim, &failed);
+        s->ple_row = alloc_floats(LP, &failed);
+    }
+    if (c->n_experts) {
+        s->moe_x = alloc_floats(n * D, &failed);
+        s->moe_in = alloc_floats(n * D, &failed);
+        s->moe_out = alloc_floats(n * D, &failed);
+        s->moe_logits = alloc_floats(c->n_experts, &failed);
+        s->moe_weights = alloc_floats(n * K, &failed);
+        s->moe_row_weight = alloc_floats(n, &failed);
+        s->moe_experts = malloc(sizeof(int) * (size_t)(n * K));
+        s->moe_rows = malloc(sizeof(int) * (size_t)n);
+        if (!s->moe_experts || !s->moe_rows) failed = 1;
+    }
+    if (failed) { g4_state_free(s); return g4_fail(err, "out of memory allocating activations for a batch of %d", n_batch); }
+    return 0;
+}
+
+void g4_state_free(g4_state *s) {
+    void *bufs[] = {s->h, s->x, s->o, s->q, s->k, s->v, s->attn, s->gate, s->up, s->scores, s->logit_rows, s->seq_new,
+                    s->ple, s->ple_gate, s->ple_row, s->moe_x, s->moe_in, s->moe_out, s->moe_logits, s->moe_weights,
+                    s->moe_row_weight, s->moe_experts, s->moe_rows, s->logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    memset(s, 0, sizeof *s);
+}
+
+/* Checks the batch against the model and the cache before anything is
+ * written, and grows the full-attention caches to fit it. */
+static int check_batch(const g4_model *m, g4_kv_cache *kv, g4_state *s, const g4_batch *b, g4_error *err) {
+    const g4_config *c = &m->cfg;
+    if (b->n < 1 || b->n > s->n_batch) return g4_fail(err, "batch of %d tokens; this context takes 1 to %d", b->n, s->n_batch);
+    memset(s->seq_new, 0, sizeof(int) * (size_t)s->n_seq);
+    for (int t = 0; t < b->n; t++) {
+        int seq = b->seq ? b->seq[t] : 0;
+        if (seq < 0 || seq >= kv->n_seq) return g4_fail(err, "token %d: sequence %d out of range (0..%d)", t, seq, kv->n_seq - 1);
+        int is_embd = b->embd_row && b->embd_row[t];
+        if (!is_embd && (b->token[t] < 0 || b->token[t] >= c->vocab_size))
+            return g4_fail(err, "token id %d out of range (vocabulary of %d)", b->token[t], c->vocab_size);
+        if (!is_embd && c->ple_dim && b->token[t] >= c->ple_vocab)
+            return g4_fail(err, "token id %d has no per-layer embedding (table of %d)", b->token[t], c->ple_vocab);
+        int expect = kv->seq[seq].n_past + s->seq_new[seq]++;
+        if (b->pos[t] != expect)
+            return g4_fail(err, "token %d of sequence %d has position %d; the sequence continues at %d", t, seq, b->pos[t], expect);
+    }
+    for (int seq = 0; seq < kv->n_seq; seq++)
+        if (s->seq_new[seq] && g4_kv_cache_reserve(kv, c, seq, kv->seq[seq].n_past + s->seq_new[seq], err)) return -1;
+    return 0;
+}
+
+static void embed(const g4_model *m, g4_state *s, const g4_batch *b) {
+    int D = m->cfg.hidden_size;
+    for (int t = 0; t < b->n; t++) {
+        float *h = s->h + (int64_t)t * D;
+        if (b->embd_row && b->embd_row[t]) {
+            memcpy(h, b->embd + (int64_t)t * D, sizeof(float) * (size_t)D);
+        } else {
+            g4_row_to_f32(&m->w.embed, b->token[t], h);
+            g4_scale(h, D, m->w.embed_scale);
+        }
+    }
+}
+
+static int lm_head(const g4_model *m, g4_state *s, g4_threadpool *pool, const g4_batch *b, g4_error *err) {
+    const g4_config *c = &m->cfg;
+    int D = c->hidden_size, V = c->vocab_size, n = 0;
+    for (int t = 0; t < b->n; t++)
+        if (b->want_logits ? b->want_logits[t] != 0 : t == b->n - 1) s->logit_rows[n++] = t;
+    s->n_logits = n;
+    if (!n) return 0;
+    if (n > s->logits_cap) {
+        float *p = realloc(s->logits, sizeof(float) * (size_t)n * (size_t)V);
+        if (!p) return g4_fail(err, "out of memory for %d rows of logits", n);
+        s->logits = p;
+        s->logits_cap = n;
+    }
+    /* Only the wanted rows go through the 262144-row head. */
+    for (int i = 0; i < n; i++)
+        g4_rmsnorm(s->x + (int64_t)i * D, s->h + (int64_t)s->logit_rows[i] * D, m->w.final_norm, D, c->rms_eps);
+    g4_matmul(pool, &m->w.lm_head, s->x, n, s->logits);
+    if (c->final_logit_softcap > 0) g4_softcap(s->logits, n * V, c->final_logit_softcap);
+    return 0;
+}
+
+int g4_forward(const g4_model *m, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b, g4_error *err) {
+    const g4_config *c = &m->cfg;
+    if (check_batch(m, kv, s, b, err)) return -1;
+
+    embed(m, s, b);
+    if (c->ple_dim) g4_ple_inputs(m, s, pool, b);
+    for (int l = 0; l < c->n_layers; l++) {
+        g4_attention_block(m, l, kv, s, pool, b);
+        g4_ffn_block(m, l, s, pool, b->n);
+        if (c->ple_dim) g4_ple_block(m, l, s, pool, b->n);
+        g4_scale(s->h, b->n * c->hidden_size, m->w.layer[l].layer_scalar);
+    }
+    for (int seq = 0; seq < kv->n_seq; seq++) kv->seq[seq].n_past += s->seq_new[seq];
+    return lm_head(m, s, pool, b, err);
+}

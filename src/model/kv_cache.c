@@ -1,0 +1,86 @@
+#include "model/kv_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t sliding_rows(const g4_config *cfg, int n_ctx, int n_batch) {
+    int64_t r = (int64_t)cfg->sliding_window - 1 + n_batch;
+    return r < n_ctx ? r : n_ctx;
+}
+
+uint64_t g4_kv_cache_bytes(const g4_config *cfg, int n_ctx, int n_batch) {
+    uint64_t total = 0;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        const g4_layer_config *lc = &cfg->layer[l];
+        if (lc->kv_source != l) continue;
+        int64_t rows = lc->attn == G4_ATTN_SLIDING ? sliding_rows(cfg, n_ctx, n_batch) : n_ctx;
+        total += 2ull * (uint64_t)rows * (uint64_t)lc->n_kv_heads * (uint64_t)lc->head_dim * sizeof(float);
+    }
+    return total;
+}
+
+static int grow(g4_layer_kv *lk, int64_t rows, g4_error *err) {
+    size_t bytes = (size_t)rows * (size_t)lk->row_size * sizeof(float);
+    float *k = realloc(lk->k, bytes);
+    if (!k) return g4_fail(err, "out of memory growing the KV cache to %lld positions", (long long)rows);
+    lk->k = k;
+    float *v = realloc(lk->v, bytes);
+    if (!v) return g4_fail(err, "out of memory growing the KV cache to %lld positions", (long long)rows);
+    lk->v = v;
+    lk->rows = rows;
+    return 0;
+}
+
+int g4_kv_cache_init(g4_kv_cache *kv, const g4_config *cfg, int n_seq, int n_ctx, int n_batch, g4_error *err) {
+    memset(kv, 0, sizeof *kv);
+    kv->n_seq = n_seq;
+    kv->n_ctx = n_ctx;
+    kv->n_batch = n_batch;
+    kv->seq = calloc((size_t)n_seq, sizeof *kv->seq);
+    if (!kv->seq) return g4_fail(err, "out of memory");
+    for (int s = 0; s < n_seq; s++) {
+        g4_seq_kv *sq = &kv->seq[s];
+        sq->layer = calloc((size_t)cfg->n_layers, sizeof *sq->layer);
+        if (!sq->layer) { g4_kv_cache_free(kv, cfg); return g4_fail(err, "out of memory"); }
+        for (int l = 0; l < cfg->n_layers; l++) {
+            const g4_layer_config *lc = &cfg->layer[l];
+            if (lc->kv_source != l) continue;
+            g4_layer_kv *lk = &sq->layer[l];
+            lk->row_size = (int64_t)lc->n_kv_heads * lc->head_dim;
+            int64_t rows = 0;
+            if (lc->attn == G4_ATTN_SLIDING) rows = lk->ring = sliding_rows(cfg, n_ctx, n_batch);
+            else rows = n_batch < n_ctx ? n_batch : n_ctx; /* grows with the context */
+            if (grow(lk, rows, err)) { g4_kv_cache_free(kv, cfg); return -1; }
+        }
+    }
+    return 0;
+}
+
+int g4_kv_cache_reserve(g4_kv_cache *kv, const g4_config *cfg, int seq, int n_positions, g4_error *err) {
+    if (n_positions > kv->n_ctx)
+        return g4_fail(err, "context full: %d positions requested, the context holds %d", n_positions, kv->n_ctx);
+    g4_seq_kv *sq = &kv->seq[seq];
+    for (int l = 0; l < cfg->n_layers; l++) {
+        g4_layer_kv *lk = &sq->layer[l];
+        if (!lk->k || lk->ring || lk->rows >= n_positions) continue;
+        int64_t rows = lk->rows * 2 > n_positions ? lk->rows * 2 : n_positions;
+        if (rows > kv->n_ctx) rows = kv->n_ctx;
+        if (grow(lk, rows, err)) return -1;
+    }
+    return 0;
+}
+
+void g4_kv_cache_free(g4_kv_cache *kv, const g4_config *cfg) {
+    if (kv->seq) {
+        for (int s = 0; s < kv->n_seq; s++) {
+            if (!kv->seq[s].layer) continue;
+            for (int l = 0; l < cfg->n_layers; l++) {
+                free(kv->seq[s].layer[l].k);
+                free(kv->seq[s].layer[l].v);
+            }
+            free(kv->seq[s].layer);
+        }
+        free(kv->seq);
+    }
+    memset(kv, 0, sizeof *kv);
+}

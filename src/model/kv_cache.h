@@ -1,0 +1,48 @@
+/* Keys and values of past positions, per sequence and per layer.
+ * - Full-attention layers keep every position; their rows grow on demand
+ *   (doubling) up to the context length, so a short chat does not pay for 128K.
+ * - Sliding layers keep a ring of sliding_window - 1 + max_batch rows: a batch
+ *   of new tokens plus the window behind its first token. Memory does not grow
+ *   with the context.
+ * - KV-shared layers own nothing: they read their source layer's cache.
+ * Rows are float32 [n_kv_heads][head_dim], K (after k_norm and RoPE) and V
+ * (after the weightless v_norm). */
+#ifndef G4_MODEL_KV_CACHE_H
+#define G4_MODEL_KV_CACHE_H
+
+#include "model/config.h"
+
+#include <stdint.h>
+
+typedef struct g4_layer_kv {
+    float *k, *v;
+    int64_t rows;     /* allocated rows */
+    int64_t ring;     /* sliding layers: ring size (slot = pos mod ring); full layers: 0 (slot = pos) */
+    int64_t row_size; /* floats per row: n_kv_heads * head_dim */
+} g4_layer_kv;
+
+typedef struct g4_seq_kv {
+    int n_past;         /* positions 0 .. n_past-1 are cached */
+    g4_layer_kv *layer; /* [n_layers]; KV-shared layers have k = v = NULL */
+} g4_seq_kv;
+
+typedef struct g4_kv_cache {
+    int n_seq;
+    int n_ctx;   /* maximum positions per sequence */
+    int n_batch; /* maximum new tokens of one sequence per forward */
+    g4_seq_kv *seq;
+} g4_kv_cache;
+
+int g4_kv_cache_init(g4_kv_cache *kv, const g4_config *cfg, int n_seq, int n_ctx, int n_batch, g4_error *err);
+void g4_kv_cache_free(g4_kv_cache *kv, const g4_config *cfg);
+
+/* Makes room for positions < n_positions in every full-attention layer of seq. */
+int g4_kv_cache_reserve(g4_kv_cache *kv, const g4_config *cfg, int seq, int n_positions, g4_error *err);
+
+/* Slot of position pos in a layer's rows. */
+static inline int64_t g4_kv_slot(const g4_layer_kv *lk, int64_t pos) { return lk->ring ? pos % lk->ring : pos; }
+
+/* Bytes the cache would take for one sequence of n_ctx positions. */
+uint64_t g4_kv_cache_bytes(const g4_config *cfg, int n_ctx, int n_batch);
+
+#endif

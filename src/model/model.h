@@ -1,0 +1,20 @@
+/* A loaded Gemma 4 text model: its config, the mapped checkpoint and the
+ * weight views into it. */
+#ifndef G4_MODEL_MODEL_H
+#define G4_MODEL_MODEL_H
+
+#include "io/checkpoint.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+typedef struct g4_model {
+    g4_config cfg;
+    g4_checkpoint *ckpt;
+    g4_weights w;
+} g4_model;
+
+/* path: a Hugging Face checkpoint directory (config.json + safetensors). */
+int g4_model_load(const char *path, g4_model **out, g4_error *err);
+void g4_model_free(g4_model *m);
+
+#endif

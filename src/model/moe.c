@@ -1,0 +1,85 @@
+#include "model/moe.h"
+
+#include "ops/activation.h"
+#include "ops/matmul.h"
+#include "ops/norm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void g4_moe_route(const g4_model *m, int l, const float *residual, float *logits, int *experts, float *weights) {
+    const g4_config *c = &m->cfg;
+    const g4_layer_weights *lw = &m->w.layer[l];
+    int D = c->hidden_size, E = c->n_experts, K = c->top_k_experts;
+    /* The router reads the FFN block's residual input: weightless RMSNorm,
+     * then the learned scale vector, then D^-0.5. */
+    float z[D];
+    g4_rmsnorm(z, residual, NULL, D, c->rms_eps);
+    float root = (float)(1.0 / sqrt((double)D));
+    for (int i = 0; i < D; i++) z[i] = z[i] * lw->router_scale[i] * root;
+    for (int e = 0; e < E; e++) logits[e] = g4_dot_row(&lw->router_proj, e, z);
+    g4_softmax(logits, E); /* over all experts, before the top-k */
+
+    /* Top-k by probability (ties: lower index first). */
+    for (int k = 0; k < K; k++) experts[k] = -1;
+    float sum = 0;
+    for (int k = 0; k < K; k++) {
+        int best = -1;
+        for (int e = 0; e < E; e++) {
+            int taken = 0;
+            for (int j = 0; j < k; j++) taken |= experts[j] == e;
+            if (!taken && (best < 0 || logits[e] > logits[best])) best = e;
+        }
+        experts[k] = best;
+        sum += logits[best];
+    }
+    /* ascending expert order, the order the reference accumulates in */
+    for (int i = 1; i < K; i++)
+        for (int j = i; j > 0 && experts[j - 1] > experts[j]; j--) {
+            int tmp = experts[j];
+            experts[j] = experts[j - 1];
+            experts[j - 1] = tmp;
+        }
+    for (int k = 0; k < K; k++) weights[k] = logits[experts[k]] / sum * lw->router_expert_scale[experts[k]];
+}
+
+/* Rows are grouped by expert so each chosen expert's matrices are read once
+ * per batch; rows accumulate experts in increasing index order, as the
+ * reference does. */
+void g4_moe(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n) {
+    const g4_config *c = &m->cfg;
+    const g4_layer_weights *lw = &m->w.layer[l];
+    int D = c->hidden_size, E = c->n_experts, K = c->top_k_experts, Im = c->moe_dim;
+
+    for (int t = 0; t < n; t++) {
+        const float *r = s->h + (int64_t)t * D;
+        g4_moe_route(m, l, r, s->moe_logits, s->moe_experts + (int64_t)t * K, s->moe_weights + (int64_t)t * K);
+        g4_rmsnorm(s->moe_x + (int64_t)t * D, r, lw->pre_ffn_norm_2, D, c->rms_eps);
+    }
+    memset(s->moe_out, 0, sizeof(float) * (size_t)n * D);
+
+    for (int e = 0; e < E; e++) {
+        int rows = 0;
+        for (int t = 0; t < n; t++)
+            for (int k = 0; k < K; k++)
+                if (s->moe_experts[(int64_t)t * K + k] == e) {
+                    s->moe_rows[rows] = t;
+                    s->moe_row_weight[rows] = s->moe_weights[(int64_t)t * K + k];
+                    memcpy(s->moe_in + (int64_t)rows * D, s->moe_x + (int64_t)t * D, sizeof(float) * (size_t)D);
+                    rows++;
+                }
+        if (!rows) continue; /* the other experts' weights are never touched */
+        g4_tensor gate_up = g4_tensor_index0(&lw->experts_gate_up, e), down = g4_tensor_index0(&lw->experts_down, e);
+        g4_matmul(pool, &gate_up, s->moe_in, rows, s->gate); /* [rows][2·Im]: gate, then up */
+        for (int r = 0; r < rows; r++) {
+            float *gu = s->gate + (int64_t)r * 2 * Im;
+            g4_gelu_gate(s->up + (int64_t)r * Im, gu, gu + Im, Im);
+        }
+        g4_matmul(pool, &down, s->up, rows, s->moe_in);
+        for (int r = 0; r < rows; r++) {
+            float *out = s->moe_out + (int64_t)s->moe_rows[r] * D, *y = s->moe_in + (int64_t)r * D, w = s->moe_row_weight[r];
+            for (int i = 0; i < D; i++) out[i] += w * y[i];
+        }
+    }
+}

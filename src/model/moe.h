@@ -1,0 +1,16 @@
+/* Mixture of experts beside the dense MLP (26B-A4B, gemma4-architecture.md §5). */
+#ifndef G4_MODEL_MOE_H
+#define G4_MODEL_MOE_H
+
+#include "model/forward.h"
+
+/* Routes each of the n rows of the residual stream s->h to its top-k experts
+ * and leaves the weighted sum of their outputs in s->moe_out. */
+void g4_moe(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n);
+
+/* The router for one row: top_k expert indices (ascending) and their weights
+ * (softmax over all experts, renormalised over the chosen, times
+ * per_expert_scale). logits: scratch of n_experts floats. */
+void g4_moe_route(const g4_model *m, int l, const float *residual, float *logits, int *experts, float *weights);
+
+#endif

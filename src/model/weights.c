@@ -1,0 +1,172 @@
+#include "model/weights.h"
+
+#include "ops/half.h"
+#include "ops/matmul.h"
+#include "ops/rope.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct binder {
+    const g4_checkpoint *ckpt;
+    const char *prefix; /* "model." or "model.language_model." */
+    float *next;        /* bump allocator over w->vectors */
+    float *end;
+    g4_error *err;
+} binder;
+
+static const g4_tensor *find(binder *b, const char *name, int layer, char *full, size_t full_len) {
+    if (layer >= 0) snprintf(full, full_len, "%slayers.%d.%s", b->prefix, layer, name);
+    else snprintf(full, full_len, "%s%s", b->prefix, name);
+    return ckpt_find(b->ckpt, full);
+}
+
+static int check_shape(binder *b, const g4_tensor *t, const char *full, int ndim, const int64_t *dims) {
+    if (t->dtype != G4_DTYPE_F32 && t->dtype != G4_DTYPE_F16 && t->dtype != G4_DTYPE_BF16)
+        return g4_fail(b->err, "tensor %s has dtype %s; weights must be F32, F16 or BF16", full, g4_dtype_name(t->dtype));
+    int ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == dims[i];
+    if (ok) return 0;
+    char got[128] = "", want[128] = "";
+    for (int i = 0; i < t->ndim; i++) snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "", (long long)t->shape[i]);
+    for (int i = 0; i < ndim; i++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? "," : "", (long long)dims[i]);
+    return g4_fail(b->err, "tensor %s has shape [%s], expected [%s]", full, got, want);
+}
+
+/* A matrix (or stacked matrices) left in the mapped file. */
+static int bind_tensor(binder *b, g4_tensor *out, const char *name, int layer, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+    char full[256];
+    const g4_tensor *t = find(b, name, layer, full, sizeof full);
+    if (!t) return g4_fail(b->err, "missing tensor %s", full);
+    int64_t dims[3] = {d0, d1, d2};
+    if (check_shape(b, t, full, ndim, dims)) return -1;
+    *out = *t;
+    return 0;
+}
+
+static int bind_matrix(binder *b, g4_tensor *out, const char *name, int layer, int64_t rows, int64_t cols) {
+    return bind_tensor(b, out, name, layer, 2, rows, cols, 0);
+}
+
+/* A small vector, decoded to float32. */
+static int bind_vector(binder *b, float **out, const char *name, int layer, int64_t n) {
+    char full[256];
+    const g4_tensor *t = find(b, name, layer, full, sizeof full);
+    if (!t) return g4_fail(b->err, "missing tensor %s", full);
+    if (check_shape(b, t, full, 1, &n)) return -1;
+    if (b->next + n > b->end) return g4_fail(b->err, "internal: vector storage exhausted at %s", full);
+    *out = b->next;
+    b->next += n;
+    g4_row_to_f32(t, 0, *out);
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite((*out)[i])) return g4_fail(b->err, "tensor %s holds a non-finite value", full);
+    return 0;
+}
+
+static int64_t vector_floats(const g4_config *c) {
+    int64_t per_layer = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const g4_layer_config *lc = &c->layer[l];
+        per_layer += 10 * (int64_t)c->hidden_size + 3 * (int64_t)lc->head_dim + c->n_experts + 1;
+    }
+    return per_layer + c->ple_dim + c->hidden_size + 1 + 1;
+}
+
+static int bind_attention(binder *b, g4_layer_weights *lw, const g4_config *c, int l) {
+    const g4_layer_config *lc = &c->layer[l];
+    int64_t D = c->hidden_size, hd = lc->head_dim, q_dim = (int64_t)c->n_heads * hd, kv_dim = (int64_t)lc->n_kv_heads * hd;
+    if (bind_vector(b, &lw->input_norm, "input_layernorm.weight", l, D) ||
+        bind_matrix(b, &lw->q_proj, "self_attn.q_proj.weight", l, q_dim, D) ||
+        bind_vector(b, &lw->q_norm, "self_attn.q_norm.weight", l, hd) ||
+        bind_matrix(b, &lw->o_proj, "self_attn.o_proj.weight", l, D, q_dim) ||
+        bind_vector(b, &lw->post_attn_norm, "post_attention_layernorm.weight", l, D))
+        return -1;
+    if (lc->kv_source == l) { /* KV-shared layers' stored k/v weights are ignored, as in transformers */
+        if (bind_matrix(b, &lw->k_proj, "self_attn.k_proj.weight", l, kv_dim, D) ||
+            bind_vector(b, &lw->k_norm, "self_attn.k_norm.weight", l, hd))
+            return -1;
+        if (!lc->k_eq_v && bind_matrix(b, &lw->v_proj, "self_attn.v_proj.weight", l, kv_dim, D)) return -1;
+    }
+    lw->rope_inv_freq = b->next;
+    b->next += lc->rope_pairs;
+    g4_rope_inv_freq(lw->rope_inv_freq, lc->rope_pairs, lc->rope_denominator, lc->rope_theta);
+    return 0;
+}
+
+static int bind_ffn(binder *b, g4_layer_weights *lw, const g4_config *c, int l) {
+    int64_t D = c->hidden_size, I = c->layer[l].ffn_dim;
+    if (bind_vector(b, &lw->pre_ffn_norm, "pre_feedforward_layernorm.weight", l, D) ||
+        bind_matrix(b, &lw->gate_proj, "mlp.gate_proj.weight", l, I, D) ||
+        bind_matrix(b, &lw->up_proj, "mlp.up_proj.weight", l, I, D) ||
+        bind_matrix(b, &lw->down_proj, "mlp.down_proj.weight", l, D, I) ||
+        bind_vector(b, &lw->post_ffn_norm, "post_feedforward_layernorm.weight", l, D))
+        return -1;
+    if (!c->n_experts) return 0;
+    int64_t E = c->n_experts, Im = c->moe_dim;
+    return bind_vector(b, &lw->post_ffn_norm_1, "post_feedforward_layernorm_1.weight", l, D) ||
+           bind_vector(b, &lw->pre_ffn_norm_2, "pre_feedforward_layernorm_2.weight", l, D) ||
+           bind_vector(b, &lw->post_ffn_norm_2, "post_feedforward_layernorm_2.weight", l, D) ||
+           bind_matrix(b, &lw->router_proj, "router.proj.weight", l, E, D) ||
+           bind_vector(b, &lw->router_scale, "router.scale", l, D) ||
+           bind_vector(b, &lw->router_expert_scale, "router.per_expert_scale", l, E) ||
+           bind_tensor(b, &lw->experts_gate_up, "experts.gate_up_proj", l, 3, E, 2 * Im, D) ||
+           bind_tensor(b, &lw->experts_down, "experts.down_proj", l, 3, E, D, Im)
+               ? -1 : 0;
+}
+
+static int bind_layer(binder *b, g4_layer_weights *lw, const g4_config *c, int l) {
+    int64_t D = c->hidden_size, P = c->ple_dim;
+    if (bind_attention(b, lw, c, l) || bind_ffn(b, lw, c, l)) return -1;
+    if (P && (bind_matrix(b, &lw->ple_gate, "per_layer_input_gate.weight", l, P, D) ||
+              bind_matrix(b, &lw->ple_proj, "per_layer_projection.weight", l, D, P) ||
+              bind_vector(b, &lw->ple_post_norm, "post_per_layer_input_norm.weight", l, D)))
+        return -1;
+    float *scalar;
+    if (bind_vector(b, &scalar, "layer_scalar", l, 1)) return -1;
+    lw->layer_scalar = *scalar;
+    return 0;
+}
+
+/* transformers casts the Python float √n to the table's dtype before it
+ * multiplies, so a bf16 checkpoint scales by e.g. 39.25 instead of 39.19. */
+static float embed_scale(int n, g4_dtype dtype) {
+    float s = sqrtf((float)n);
+    if (dtype == G4_DTYPE_BF16) return g4_round_to_bf16(s);
+    if (dtype == G4_DTYPE_F16) return g4_round_to_f16(s);
+    return s;
+}
+
+int g4_weights_bind(g4_weights *w, const g4_config *c, const g4_checkpoint *ckpt, g4_error *err) {
+    memset(w, 0, sizeof *w);
+    binder b = {ckpt, "model.", NULL, NULL, err};
+    if (ckpt_find(ckpt, "model.language_model.embed_tokens.weight")) b.prefix = "model.language_model.";
+    int64_t n_vec = vector_floats(c);
+    w->vectors = malloc((size_t)n_vec * sizeof(float));
+    w->layer = calloc((size_t)c->n_layers, sizeof *w->layer);
+    if (!w->vectors || !w->layer) { g4_weights_free(w, c); return g4_fail(err, "out of memory"); }
+    b.next = w->vectors;
+    b.end = w->vectors + n_vec;
+
+    int64_t D = c->hidden_size, V = c->vocab_size, L = c->n_layers, P = c->ple_dim;
+    int rc = bind_matrix(&b, &w->embed, "embed_tokens.weight", -1, V, D) ||
+             bind_vector(&b, &w->final_norm, "norm.weight", -1, D);
+    if (!rc && P)
+        rc = bind_matrix(&b, &w->ple_embed, "embed_tokens_per_layer.weight", -1, c->ple_vocab, L * P) ||
+             bind_matrix(&b, &w->ple_model_proj, "per_layer_model_projection.weight", -1, L * P, D) ||
+             bind_vector(&b, &w->ple_proj_norm, "per_layer_projection_norm.weight", -1, P);
+    for (int l = 0; !rc && l < c->n_layers; l++) rc = bind_layer(&b, &w->layer[l], c, l);
+    if (rc) { g4_weights_free(w, c); return -1; }
+    w->embed_scale = embed_scale(c->hidden_size, w->embed.dtype);
+    if (P) w->ple_embed_scale = embed_scale(c->ple_dim, w->ple_embed.dtype);
+    w->lm_head = w->embed; /* every Gemma 4 ties the LM head to the input embedding */
+    return 0;
+}
+
+void g4_weights_free(g4_weights *w, const g4_config *c) {
+    (void)c;
+    free(w->vectors);
+    free(w->layer);
+    memset(w, 0, sizeof *w);
+}

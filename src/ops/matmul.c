@@ -1,0 +1,119 @@
+#include "ops/matmul.h"
+
+#include "ops/half.h"
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
+#ifdef __AVX2__
+static float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+static float dot_f32(const float *w, const float *x, int64_t n) {
+    int64_t i = 0;
+    float s = 0;
+#ifdef __AVX2__
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    s = hsum256(_mm256_add_ps(a0, a1));
+#endif
+    for (; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+
+static float dot_bf16(const uint16_t *w, const float *x, int64_t n) {
+    int64_t i = 0;
+    float s = 0;
+#ifdef __AVX2__
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        __m256i raw = _mm256_loadu_si256((const __m256i *)(w + i));
+        __m256 lo = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(raw)), 16));
+        __m256 hi = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(raw, 1)), 16));
+        a0 = _mm256_fmadd_ps(lo, _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(hi, _mm256_loadu_ps(x + i + 8), a1);
+    }
+    s = hsum256(_mm256_add_ps(a0, a1));
+#endif
+    for (; i < n; i++) s += g4_bf16_to_f32(w[i]) * x[i];
+    return s;
+}
+
+static float dot_f16(const uint16_t *w, const float *x, int64_t n) {
+    int64_t i = 0;
+    float s = 0;
+#if defined(__AVX2__) && defined(__F16C__)
+    __m256 a0 = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(x + i), a0);
+    s = hsum256(a0);
+#endif
+    for (; i < n; i++) s += g4_f16_to_f32(w[i]) * x[i];
+    return s;
+}
+
+float g4_dot_row(const g4_tensor *W, int64_t row, const float *x) {
+    int64_t in = W->shape[W->ndim - 1];
+    switch (W->dtype) {
+    case G4_DTYPE_F32: return dot_f32((const float *)W->data + row * in, x, in);
+    case G4_DTYPE_BF16: return dot_bf16((const uint16_t *)W->data + row * in, x, in);
+    case G4_DTYPE_F16: return dot_f16((const uint16_t *)W->data + row * in, x, in);
+    default: return 0; /* the loader admits only the types above */
+    }
+}
+
+void g4_row_to_f32(const g4_tensor *W, int64_t row, float *out) {
+    int64_t in = W->shape[W->ndim - 1];
+    switch (W->dtype) {
+    case G4_DTYPE_F32: {
+        const float *p = (const float *)W->data + row * in;
+        for (int64_t i = 0; i < in; i++) out[i] = p[i];
+        break;
+    }
+    case G4_DTYPE_BF16: {
+        const uint16_t *p = (const uint16_t *)W->data + row * in;
+        for (int64_t i = 0; i < in; i++) out[i] = g4_bf16_to_f32(p[i]);
+        break;
+    }
+    case G4_DTYPE_F16: {
+        const uint16_t *p = (const uint16_t *)W->data + row * in;
+        for (int64_t i = 0; i < in; i++) out[i] = g4_f16_to_f32(p[i]);
+        break;
+    }
+    default: break;
+    }
+}
+
+typedef struct {
+    const g4_tensor *W;
+    const float *x;
+    float *y;
+    int n;
+} matmul_job;
+
+/* Rows of W are the unit of work: each weight row is read from memory once
+ * and reused for every token while it is in L1. */
+static void matmul_rows(void *p, int begin, int end, int thread) {
+    (void)thread;
+    const matmul_job *j = p;
+    int64_t in = j->W->shape[1], out = j->W->shape[0];
+    for (int o = begin; o < end; o++)
+        for (int t = 0; t < j->n; t++) j->y[(int64_t)t * out + o] = g4_dot_row(j->W, o, j->x + (int64_t)t * in);
+}
+
+void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y) {
+    matmul_job job = {W, x, y, n};
+    int64_t out = W->shape[0];
+    /* Small products are not worth waking the workers for. */
+    if (out * W->shape[1] * n < 32768) matmul_rows(&job, 0, (int)out, 0);
+    else g4_parallel_for(pool, (int)out, matmul_rows, &job);
+}

@@ -1,0 +1,18 @@
+/* y = x · Wᵀ for a weight W stored as [out, in] (PyTorch nn.Linear layout) in
+ * any supported storage type, with float32 activations and accumulation. */
+#ifndef G4_OPS_MATMUL_H
+#define G4_OPS_MATMUL_H
+
+#include "ops/tensor.h"
+#include "util/threadpool.h"
+
+/* x: [n][in] row-major, y: [n][out]. W must be 2-D; F32, F16 or BF16. */
+void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y);
+
+/* Dot product of row `row` of W with x (length in). */
+float g4_dot_row(const g4_tensor *W, int64_t row, const float *x);
+
+/* Copies row `row` of W into out as float32 (embedding lookups). */
+void g4_row_to_f32(const g4_tensor *W, int64_t row, float *out);
+
+#endif

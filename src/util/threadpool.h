@@ -1,0 +1,22 @@
+/* One persistent pool of worker threads for the whole process: ops split
+ * their work into index ranges and run them here, so no thread is created
+ * inside the forward pass. */
+#ifndef G4_UTIL_THREADPOOL_H
+#define G4_UTIL_THREADPOOL_H
+
+typedef struct g4_threadpool g4_threadpool;
+
+/* fn(ctx, begin, end, thread) processes items [begin, end); thread (0 ..
+ * size-1) indexes per-thread scratch space. */
+typedef void (*g4_range_fn)(void *ctx, int begin, int end, int thread);
+
+/* n_threads includes the calling thread; 1 means run everything inline. */
+g4_threadpool *g4_threadpool_new(int n_threads);
+void g4_threadpool_free(g4_threadpool *pool);
+int g4_threadpool_size(const g4_threadpool *pool);
+
+/* Splits [0, n) into contiguous chunks, one per thread, and returns when all
+ * are done. A NULL pool runs inline. */
+void g4_parallel_for(g4_threadpool *pool, int n, g4_range_fn fn, void *ctx);
+
+#endif

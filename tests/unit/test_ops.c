@@ -1,0 +1,121 @@
+/* Ops against independent references: half-float conversions against the
+ * CPU's F16C instructions over every 16-bit pattern, the matrix product for
+ * each weight type against a double-precision sum, and the sampler. */
+#include "check.h"
+#include "gemma4.h"
+#include "ops/half.h"
+#include "ops/matmul.h"
+#include "util/threadpool.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_half_conversions(void) {
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float want = _cvtsh_ss((unsigned short)h), got = g4_f16_to_f32((uint16_t)h);
+        if (memcmp(&want, &got, 4) != 0 && !(isnan(want) && isnan(got))) bad++;
+    }
+    CHECK(bad == 0, "%d f16 patterns decode differently from F16C", bad);
+
+    /* rounding a float to f16 precision, against F16C's round-to-nearest-even */
+    srand(1);
+    bad = 0;
+    for (int i = 0; i < 200000; i++) {
+        float x = ldexpf((float)rand() / RAND_MAX * 2 - 1, rand() % 40 - 26);
+        float want = _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT)), got = g4_round_to_f16(x);
+        if (want != got) bad++;
+    }
+    CHECK(bad == 0, "%d values round to f16 differently from F16C", bad);
+    CHECK(g4_round_to_bf16(sqrtf(1536)) == 39.25f && g4_round_to_bf16(sqrtf(2560)) == 50.5f &&
+              g4_round_to_bf16(sqrtf(2816)) == 53.0f && g4_round_to_bf16(sqrtf(5376)) == 73.5f,
+          "bf16-rounded embedding scales differ from the spec's table");
+    CHECK(g4_bf16_to_f32(0x3f80) == 1.0f && g4_f32_to_bf16(1.00390625f) == 0x3f80 && g4_f32_to_bf16(1.01171875f) == 0x3f82,
+          "bf16 round-to-nearest-even");
+}
+
+/* y = x·Wᵀ for F32, BF16 and F16 storage against double sums over the same
+ * (decoded) weight values; odd sizes exercise the SIMD tails. */
+static void test_matmul(void) {
+    const int out = 37, in = 203, n = 5;
+    float *w = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * n * in), *y = malloc(sizeof(float) * n * out);
+    uint16_t *wb = malloc(2 * out * in), *wh = malloc(2 * out * in);
+    srand(2);
+    for (int i = 0; i < out * in; i++) {
+        w[i] = (float)rand() / RAND_MAX - 0.5f;
+        wb[i] = g4_f32_to_bf16(w[i]);
+        wh[i] = _cvtss_sh(w[i], _MM_FROUND_TO_NEAREST_INT);
+    }
+    for (int i = 0; i < n * in; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
+    g4_threadpool *pool = g4_threadpool_new(2);
+    struct { g4_dtype t; const void *data; size_t esz; } kinds[] = {
+        {G4_DTYPE_F32, w, 4}, {G4_DTYPE_BF16, wb, 2}, {G4_DTYPE_F16, wh, 2}};
+    for (int k = 0; k < 3; k++) {
+        g4_tensor W = {"w", kinds[k].t, 2, {out, in}, (int64_t)out * in, kinds[k].data, kinds[k].esz * out * in};
+        g4_matmul(pool, &W, x, n, y);
+        double worst = 0;
+        float row[203];
+        for (int o = 0; o < out; o++) {
+            g4_row_to_f32(&W, o, row);
+            for (int t = 0; t < n; t++) {
+                double s = 0;
+                for (int i = 0; i < in; i++) s += (double)row[i] * x[t * in + i];
+                worst = fmax(worst, fabs(s - y[t * out + o]));
+            }
+        }
+        CHECK(worst < 1e-5, "matmul %s: max error %g", g4_dtype_name(kinds[k].t), worst);
+    }
+    g4_threadpool_free(pool);
+    free(w); free(x); free(y); free(wb); free(wh);
+}
+
+static void test_sampler(void) {
+    float logits[6] = {1.0f, 3.0f, 2.0f, 3.0f, -1.0f, 0.5f};
+    gemma4_sampler_params p = gemma4_sampler_default_params();
+    CHECK(p.temperature == 1.0f && p.top_k == 64 && fabsf(p.top_p - 0.95f) < 1e-7f, "default sampling is Gemma's 1.0/64/0.95");
+    gemma4_sampler *s;
+    p.temperature = 0;
+    gemma4_sampler_new(&p, &s);
+    CHECK(gemma4_sample(s, logits, 6) == 1, "greedy picks the first of tied maxima");
+    gemma4_sampler_free(s);
+
+    /* top-k 2 draws only ids 1 and 3, about equally often */
+    p.temperature = 1;
+    p.top_k = 2;
+    p.top_p = 1;
+    p.seed = 7;
+    gemma4_sampler_new(&p, &s);
+    int count[6] = {0};
+    for (int i = 0; i < 4000; i++) count[gemma4_sample(s, logits, 6)]++;
+    CHECK(count[1] + count[3] == 4000 && count[1] > 1800 && count[3] > 1800, "top-k: counts %d %d", count[1], count[3]);
+    gemma4_sampler_free(s);
+
+    /* min-p 0.5 keeps tokens within half the top probability: ids 1, 3 (e^0)
+     * and 2 (e^-1 = 0.37 < 0.5 → dropped) */
+    p.top_k = 0;
+    p.min_p = 0.5f;
+    gemma4_sampler_new(&p, &s);
+    memset(count, 0, sizeof count);
+    for (int i = 0; i < 2000; i++) count[gemma4_sample(s, logits, 6)]++;
+    CHECK(count[1] + count[3] == 2000, "min-p let other ids through");
+    gemma4_sampler_free(s);
+
+    /* temperature sampling follows softmax: P(id 2)/P(id 0) = e^1 */
+    p.min_p = 0;
+    p.seed = 11;
+    gemma4_sampler_new(&p, &s);
+    memset(count, 0, sizeof count);
+    for (int i = 0; i < 200000; i++) count[gemma4_sample(s, logits, 6)]++;
+    double ratio = (double)count[2] / count[0];
+    CHECK(fabs(ratio - exp(1.0)) < 0.15, "P(2)/P(0) = %g, expected e", ratio);
+    gemma4_sampler_free(s);
+}
+
+int main(void) {
+    test_half_conversions();
+    test_matmul();
+    test_sampler();
+    return check_exit("test_ops");
+}
