@@ -43,7 +43,7 @@ typedef struct gemma4_model_info {
     int eos_token_ids[8], n_eos_token_ids;
     uint64_t n_params;           /* text decoder parameters */
     uint64_t n_embedding_params; /* of which token embedding tables (incl. per-layer) */
-    uint64_t n_active_params;    /* read per token: no embedding tables, only the chosen experts */
+    uint64_t n_active_params;    /* used per token: chosen experts only, one row of the per-layer table */
     uint64_t weight_bytes;       /* bytes of the text decoder's matrices in the files (norms not counted) */
     const char *weight_dtype;    /* storage type of the token embedding */
 } gemma4_model_info;

@@ -20,6 +20,7 @@ g4_param_count g4_count_params(const g4_config *c) {
         n.total += layer;
     }
     uint64_t unused_experts = E ? n.experts / E * (E - (uint64_t)c->top_k_experts) : 0;
-    n.active = n.total - unused_experts - n.embeddings + D + (P ? L * P : 0);
+    uint64_t ple_table = P ? (uint64_t)c->ple_vocab * L * P : 0;
+    n.active = n.total - unused_experts - ple_table + (P ? L * P : 0);
     return n;
 }
