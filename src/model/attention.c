@@ -20,8 +20,13 @@ static void norm_rope_heads(float *x, int n_heads, int hd, const float *norm_w, 
     g4_rope_apply(x, n_heads, hd, lw->rope_inv_freq, lc->rope_pairs, pos);
 }
 
-/* Projects K and V for the batch and writes them into each token's sequence
- * cache at the slot of its position. */
+static void input_norm(const g4_model *m, int l, g4_state *s, int n) {
+    int D = m->cfg.hidden_size;
+    for (int t = 0; t < n; t++) g4_rmsnorm(s->x + (int64_t)t * D, s->h + (int64_t)t * D, m->w.layer[l].input_norm, D, m->cfg.rms_eps);
+}
+
+/* Projects K and V for the batch from the normed input s->x and writes them
+ * into each token's sequence cache at the slot of its position. */
 static void write_kv(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b) {
     const g4_layer_config *lc = &m->cfg.layer[l];
     const g4_layer_weights *lw = &m->w.layer[l];
@@ -67,16 +72,23 @@ static void attend_items(void *p, int begin, int end, int thread) {
     }
 }
 
-void g4_attention_block(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b) {
+void g4_attention_write_kv(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b) {
+    input_norm(m, l, s, b->n);
+    write_kv(m, l, kv, s, pool, b);
+}
+
+void g4_attention_block(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b,
+                        int kv_written) {
     const g4_config *c = &m->cfg;
     const g4_layer_config *lc = &c->layer[l];
     const g4_layer_weights *lw = &m->w.layer[l];
     int D = c->hidden_size, hd = lc->head_dim, q_dim = c->n_heads * hd;
 
-    for (int t = 0; t < b->n; t++) g4_rmsnorm(s->x + (int64_t)t * D, s->h + (int64_t)t * D, lw->input_norm, D, c->rms_eps);
+    input_norm(m, l, s, b->n);
     g4_matmul(pool, &lw->q_proj, s->x, b->n, s->q);
     for (int t = 0; t < b->n; t++) norm_rope_heads(s->q + (int64_t)t * q_dim, c->n_heads, hd, lw->q_norm, c->rms_eps, lw, lc, b->pos[t]);
-    if (lc->kv_source == l) write_kv(m, l, kv, s, pool, b); /* KV-shared layers read their source's cache */
+    /* KV-shared layers read their source's cache */
+    if (lc->kv_source == l && !kv_written) write_kv(m, l, kv, s, pool, b);
 
     attend_job job = {m, l, kv, s, b};
     g4_parallel_for(pool, b->n * c->n_heads, attend_items, &job);

@@ -43,9 +43,11 @@ int g4_state_init(g4_state *s, const g4_config *c, int n_batch, int n_seq, int n
     s->gate = alloc_floats(n * max_ffn, &failed);
     s->up = alloc_floats(n * max_ffn, &failed);
     s->scores = alloc_floats((int64_t)n_threads * n_ctx, &failed);
-    s->logit_rows = malloc(sizeof(int) * (size_t)n);
     s->seq_new = calloc((size_t)n_seq, sizeof(int));
-    if (!s->logit_rows || !s->seq_new) failed = 1;
+    s->kept_token = malloc(sizeof(int32_t) * (size_t)n);
+    s->kept_pos = malloc(sizeof(int32_t) * (size_t)n);
+    s->kept_seq = malloc(sizeof(int32_t) * (size_t)n);
+    if (!s->seq_new || !s->kept_token || !s->kept_pos || !s->kept_seq) failed = 1;
     if (c->ple_dim) {
         s->ple = alloc_floats(n * LP, &failed);
         s->ple_gate = alloc_floats(n * c->ple_dim, &failed);
@@ -67,7 +69,8 @@ int g4_state_init(g4_state *s, const g4_config *c, int n_batch, int n_seq, int n
 }
 
 void g4_state_free(g4_state *s) {
-    void *bufs[] = {s->h, s->x, s->o, s->q, s->k, s->v, s->attn, s->gate, s->up, s->scores, s->logit_rows, s->seq_new,
+    void *bufs[] = {s->h, s->x, s->o, s->q, s->k, s->v, s->attn, s->gate, s->up, s->scores, s->seq_new,
+                    s->kept_token, s->kept_pos, s->kept_seq,
                     s->ple, s->ple_gate, s->ple_row, s->moe_x, s->moe_in, s->moe_out, s->moe_logits, s->moe_weights,
                     s->moe_row_weight, s->moe_experts, s->moe_rows, s->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
@@ -110,11 +113,32 @@ static void embed(const g4_model *m, g4_state *s, const g4_batch *b) {
     }
 }
 
-static int lm_head(const g4_model *m, g4_state *s, g4_threadpool *pool, const g4_batch *b, g4_error *err) {
+static int wants_logits(const g4_batch *b, int t) { return b->want_logits ? b->want_logits[t] != 0 : t == b->n - 1; }
+
+/* After the last layer that writes the KV cache, only rows whose logits are
+ * wanted affect anything: the rest are dropped. On E2B this skips 20 of 35
+ * layers (all the double-wide ones) for all but the last prompt token. */
+static g4_batch keep_logit_rows(const g4_model *m, g4_state *s, const g4_batch *b) {
+    int D = m->cfg.hidden_size, LP = m->cfg.n_layers * m->cfg.ple_dim, k = 0;
+    for (int t = 0; t < b->n; t++) {
+        if (!wants_logits(b, t)) continue;
+        if (k != t) {
+            memmove(s->h + (int64_t)k * D, s->h + (int64_t)t * D, sizeof(float) * (size_t)D);
+            if (LP) memmove(s->ple + (int64_t)k * LP, s->ple + (int64_t)t * LP, sizeof(float) * (size_t)LP);
+        }
+        s->kept_token[k] = b->token[t];
+        s->kept_pos[k] = b->pos[t];
+        s->kept_seq[k] = b->seq ? b->seq[t] : 0;
+        k++;
+    }
+    g4_batch kept = {k, s->kept_token, s->kept_pos, s->kept_seq, NULL, NULL, NULL};
+    return kept;
+}
+
+/* Logits of every row of `rows` (the rows that asked for them). */
+static int lm_head(const g4_model *m, g4_state *s, g4_threadpool *pool, const g4_batch *rows, g4_error *err) {
     const g4_config *c = &m->cfg;
-    int D = c->hidden_size, V = c->vocab_size, n = 0;
-    for (int t = 0; t < b->n; t++)
-        if (b->want_logits ? b->want_logits[t] != 0 : t == b->n - 1) s->logit_rows[n++] = t;
+    int D = c->hidden_size, V = c->vocab_size, n = rows->n;
     s->n_logits = n;
     if (!n) return 0;
     if (n > s->logits_cap) {
@@ -125,7 +149,7 @@ static int lm_head(const g4_model *m, g4_state *s, g4_threadpool *pool, const g4
     }
     /* Only the wanted rows go through the 262144-row head. */
     for (int i = 0; i < n; i++)
-        g4_rmsnorm(s->x + (int64_t)i * D, s->h + (int64_t)s->logit_rows[i] * D, m->w.final_norm, D, c->rms_eps);
+        g4_rmsnorm(s->x + (int64_t)i * D, s->h + (int64_t)i * D, m->w.final_norm, D, c->rms_eps);
     g4_matmul(pool, &m->w.lm_head, s->x, n, s->logits);
     if (c->final_logit_softcap > 0) g4_softcap(s->logits, n * V, c->final_logit_softcap);
     return 0;
@@ -135,14 +159,29 @@ int g4_forward(const g4_model *m, g4_kv_cache *kv, g4_state *s, g4_threadpool *p
     const g4_config *c = &m->cfg;
     if (check_batch(m, kv, s, b, err)) return -1;
 
+    int last_kv_layer = 0;
+    for (int l = 0; l < c->n_layers; l++)
+        if (c->layer[l].kv_source == l) last_kv_layer = l;
+
     embed(m, s, b);
     if (c->ple_dim) g4_ple_inputs(m, s, pool, b);
+    g4_batch kept;
+    const g4_batch *rows = b; /* the rows still carried */
     for (int l = 0; l < c->n_layers; l++) {
-        g4_attention_block(m, l, kv, s, pool, b);
-        g4_ffn_block(m, l, s, pool, b->n);
-        if (c->ple_dim) g4_ple_block(m, l, s, pool, b->n);
-        g4_scale(s->h, b->n * c->hidden_size, m->w.layer[l].layer_scalar);
+        int kv_written = 0;
+        if (l == last_kv_layer && rows == b) {
+            g4_attention_write_kv(m, l, kv, s, pool, b);
+            kept = keep_logit_rows(m, s, b);
+            rows = &kept;
+            kv_written = 1;
+        }
+        if (rows->n) {
+            g4_attention_block(m, l, kv, s, pool, rows, kv_written);
+            g4_ffn_block(m, l, s, pool, rows->n);
+            if (c->ple_dim) g4_ple_block(m, l, s, pool, rows->n);
+            g4_scale(s->h, rows->n * c->hidden_size, m->w.layer[l].layer_scalar);
+        }
     }
     for (int seq = 0; seq < kv->n_seq; seq++) kv->seq[seq].n_past += s->seq_new[seq];
-    return lm_head(m, s, pool, b, err);
+    return lm_head(m, s, pool, rows, err);
 }

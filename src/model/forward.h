@@ -50,7 +50,7 @@ typedef struct g4_state {
     int n_ctx;
     int n_seq;
     int *seq_new;    /* [n_seq] tokens of each sequence in the batch at hand */
-    int *logit_rows; /* batch indices of the rows whose logits were computed */
+    int32_t *kept_token, *kept_pos, *kept_seq; /* [n] the batch once rows without logits are dropped */
     int n_logits;
     float *logits;   /* [n_logits][V] */
     int logits_cap;
@@ -64,7 +64,11 @@ void g4_state_free(g4_state *s);
 int g4_forward(const g4_model *m, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b, g4_error *err);
 
 /* The blocks of one decoder layer, in the order of the spec. */
-void g4_attention_block(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b);
+/* kv_written: the batch's K/V for this layer are already in the cache
+ * (g4_attention_write_kv ran for a larger batch these rows came from). */
+void g4_attention_block(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b,
+                        int kv_written);
+void g4_attention_write_kv(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b);
 void g4_ffn_block(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n);
 void g4_ple_inputs(const g4_model *m, g4_state *s, g4_threadpool *pool, const g4_batch *b);
 void g4_ple_block(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n);
