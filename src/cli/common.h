@@ -26,5 +26,6 @@ int model_open(const model_opts *o, gemma4_model **model, gemma4_context **ctx);
 int cmd_info(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const struct {
     {"info", cmd_info, "architecture, parameter counts and memory needs of a model"},
     {"logits", cmd_logits, "write the logits of every position of a prompt to a file"},
     {"generate", cmd_generate, "continue a prompt of token ids and print the new ids"},
+    {"bench", cmd_bench, "prompt and decode speed (tokens/s) and peak memory"},
 };
 
 static void usage(FILE *f) {

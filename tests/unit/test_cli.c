@@ -46,7 +46,7 @@ int main(void) {
     fixture = getenv("G4_CLI_FIXTURE") ? getenv("G4_CLI_FIXTURE") : "tests/fixtures/e-like";
     char out[65536], err[8192], cmd[16384];
 
-    const char *helps[] = {"--help", "info --help", "logits --help", "generate --help"};
+    const char *helps[] = {"--help", "info --help", "logits --help", "generate --help", "bench --help"};
     for (size_t i = 0; i < sizeof helps / sizeof *helps; i++) {
         snprintf(cmd, sizeof cmd, "%s %s", bin, helps[i]);
         CHECK(run(cmd, out, sizeof out, err, sizeof err) == 0 && strstr(out, "usage:"), "%s: no usage text", helps[i]);
