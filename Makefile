@@ -5,11 +5,11 @@ override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc -Iinclude 
 override LDLIBS += -ljansson -lm -pthread
 BUILD   ?= build
 
-LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/ops/*.c src/model/*.c src/sample/*.c src/api/*.c)
+LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/ops/*.c src/model/*.c src/sample/*.c src/api/*.c src/tok/*.c src/chat/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/released_configs.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -19,6 +19,10 @@ all: $(BUILD)/gemma4 $(BUILD)/libgemma4.a
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/gen/released_configs.o: $(BUILD)/gen/released_configs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libgemma4.a: $(LIB_OBJ)
 	@rm -f $@
@@ -32,8 +36,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgemma4.a
 	$(CC) $(CFLAGS) -Itests/unit $< $(BUILD)/libgemma4.a -o $@ $(LDLIBS)
 
 # Every tests/unit/test_*.c is a program; the CLI tests run $(BUILD)/gemma4.
-test: all $(TESTS)
+test: all $(TESTS) $(BUILD)/tests/llama_logits
 	@set -e; for t in $(TESTS); do echo "== $$t"; GEMMA4=$(BUILD)/gemma4 $$t; done
+
+# llama.cpp as the independent second implementation (tools/fetch_llama.sh
+# fetches its prebuilt libraries and headers); built without our sanitizers.
+LLAMA_DIR ?= build/llama
+LLAMA_LIB := $(LLAMA_DIR)/package/bins/linux-x64
+$(BUILD)/tests/llama_logits: tests/interop/llama_logits.c
+	@test -f $(LLAMA_DIR)/include/llama.h || { echo "llama.cpp headers missing: run tools/fetch_llama.sh" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	cc -O1 -std=c11 -I$(LLAMA_DIR)/include $< -L$(LLAMA_LIB) -l:libllama.v0.5.0.so -l:libggml.v0.5.0.so \
+	    -l:libggml-base.so -Wl,-rpath,$(abspath $(LLAMA_LIB)) -o $@
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
 asan:
@@ -43,3 +57,13 @@ clean:
 	rm -rf build build-asan
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# The released configurations, compiled in so `gemma4 synth --arch e2b` works anywhere.
+$(BUILD)/gen/released_configs.c: $(wildcard data/configs/*/config.json)
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from data/configs by the Makefile */'; \
+	   echo '#include "model/released_configs.h"'; \
+	   echo '#include <stddef.h>'; \
+	   echo 'const g4_released_config g4_released_configs[] = {'; \
+	   for f in $^; do a=$$(basename $$(dirname $$f)); echo "{\"$$a\","; sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $$f; echo '},'; done; \
+	   echo '{NULL, NULL}};'; } > $@

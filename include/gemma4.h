@@ -96,6 +96,24 @@ int gemma4_seq_length(const gemma4_context *ctx, int seq);
 /* Forgets everything cached for seq. */
 int gemma4_seq_clear(gemma4_context *ctx, int seq);
 
+/* ---- GGUF files ---- */
+
+/* Writes the model at src (checkpoint directory or GGUF file) as a GGUF file
+ * llama.cpp can load, with tensors of `type`: f32, f16, bf16, q8_0, q4_0,
+ * q4_1, q5_0, q5_1, q4_k, q5_k, q6_k or q4_k_m (docs/formats.md gives each
+ * recipe). Tokenizer metadata comes along from a GGUF source. progress, if
+ * not NULL, is called after each tensor with bytes done and total. */
+int gemma4_convert(const char *src, const char *dst, const char *type,
+                   void (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx);
+
+/* Writes a model with random weights in the exact shapes of a released
+ * Gemma 4 (arch: e2b, e4b, 26b-a4b, 31b, or tiny: a small E2B-like model with
+ * the real vocabulary) or of the config.json at config_path (arch NULL), as
+ * a GGUF file of tensor type `type`, streaming (never the whole model in
+ * memory). branch_scale: see docs/formats.md (1 for realistic scale). */
+int gemma4_synth(const char *arch, const char *config_path, const char *type, const char *dst, uint64_t seed,
+                 float branch_scale, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx);
+
 /* ---- sampling ---- */
 
 typedef struct gemma4_sampler_params {

@@ -6,7 +6,7 @@ speed measurements of the engine on real shapes; not a reference (the fixtures a
 
 usage: tools/random_checkpoint.py data/configs/e2b/config.json OUTDIR [--dtype bf16|f32] [--seed 0]
 Needs numpy (Debian: /usr/bin/python3 with python3-numpy)."""
-import argparse, json, os, struct, numpy as np
+import argparse, json, os, struct, sys, numpy as np
 
 def layer_shapes(tc):
     D, L, Hq = tc["hidden_size"], tc["num_hidden_layers"], tc["num_attention_heads"]
@@ -40,6 +40,9 @@ def layer_shapes(tc):
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument("config"); ap.add_argument("out")
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "f32"]); ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--branch-scale", type=float, default=1.0,
+                    help="scale of the post-attention/FFN/PLE norm weights: below 1 the residual stream dominates, as in "
+                         "trained models, so small numeric differences stay small (for interop and quantisation tests)")
     a = ap.parse_args()
     cfg = json.load(open(a.config)); tc = cfg.get("text_config", cfg)
     os.makedirs(a.out, exist_ok=True)
@@ -58,13 +61,13 @@ def main():
             is_vec = len(s) == 1
             for start in range(0, count, 1 << 26):  # 64M elements per piece
                 k = min(1 << 26, count - start)
-                if is_vec: x = rng.uniform(0.6, 1.4, k).astype(np.float32)
+                if is_vec: x = rng.uniform(0.6, 1.4, k).astype(np.float32) * np.float32(a.branch_scale if ".post_" in n else 1.0)
                 else: x = (rng.standard_normal(k, dtype=np.float32) * np.float32(1.0 / np.sqrt(s[-1]))).astype(np.float32)
                 if a.dtype == "bf16":
                     u = x.view(np.uint32); x = ((u + 0x7fff + ((u >> 16) & 1)) >> 16).astype(np.uint16)
                 f.write(x.tobytes())
-            print(f"\r{i + 1}/{len(shapes)} tensors, {f.tell() / 2**30:.2f} GiB", end="", flush=True)
-    print()
+            if os.isatty(2): print(f"\r{i + 1}/{len(shapes)} tensors, {f.tell() / 2**30:.2f} GiB", end="", file=sys.stderr, flush=True)
+    if os.isatty(2): print(file=sys.stderr)
 
 if __name__ == "__main__":
     main()

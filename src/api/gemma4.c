@@ -5,6 +5,10 @@
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/params.h"
+#include "model/convert.h"
+#include "model/released_configs.h"
+
+#include <stdio.h>
 #include "util/threadpool.h"
 
 #include <stdlib.h>
@@ -84,6 +88,41 @@ void gemma4_model_get_info(const gemma4_model *model, gemma4_model_info *info) {
                                    &lw->ple_gate, &lw->ple_proj};
         for (size_t i = 0; i < sizeof mats / sizeof *mats; i++) info->weight_bytes += tensor_bytes(mats[i]);
     }
+}
+
+int gemma4_convert(const char *src, const char *dst, const char *type,
+                   void (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx) {
+    g4_ftype ft;
+    if (g4_ftype_parse(type, &ft)) return g4_fail(&last_error, "unknown type \"%s\" (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m)", type);
+    g4_model *m;
+    if (g4_model_load(src, &m, &last_error)) return -1;
+    const char *base = strrchr(src, '/');
+    base = base && base[1] ? base + 1 : src;
+    int rc = g4_convert(m, base, dst, ft, NULL, NULL, progress, progress_ctx, &last_error);
+    g4_model_free(m);
+    return rc;
+}
+
+int gemma4_synth(const char *arch, const char *config_path, const char *type, const char *dst, uint64_t seed,
+                 float branch_scale, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx) {
+    g4_ftype ft;
+    if (g4_ftype_parse(type, &ft)) return g4_fail(&last_error, "unknown type \"%s\"", type);
+    if (!(branch_scale > 0 && branch_scale <= 10)) return fail("branch scale must be in (0, 10]");
+    g4_config cfg;
+    int rc = -1;
+    if (config_path) {
+        rc = g4_config_load(config_path, &cfg, &last_error);
+    } else {
+        for (const g4_released_config *r = g4_released_configs; r->arch; r++)
+            if (arch && strcmp(r->arch, arch) == 0) rc = g4_config_parse(r->json, strlen(r->json), &cfg, &last_error);
+        if (rc) g4_fail(&last_error, "unknown architecture \"%s\" (e2b, e4b, 26b-a4b, 31b, tiny)", arch ? arch : "");
+    }
+    if (rc) return -1;
+    char name[64];
+    snprintf(name, sizeof name, "gemma4-%s-synthetic", arch ? arch : "custom");
+    rc = g4_synth(&cfg, name, dst, ft, seed, branch_scale, NULL, NULL, progress, progress_ctx, &last_error);
+    g4_config_free(&cfg);
+    return rc;
 }
 
 int gemma4_vocab_size(const gemma4_model *model) { return model->m->cfg.vocab_size; }

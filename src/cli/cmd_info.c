@@ -49,7 +49,7 @@ int cmd_info(int argc, char **argv) {
     print_bytes("weights (memory-mapped)", in.weight_bytes);
     int ctxs[] = {o.ctx.n_ctx ? o.ctx.n_ctx : 4096, 32768, in.max_positions};
     for (int i = 0; i < 3; i++) {
-        if (ctxs[i] > in.max_positions || (i > 0 && ctxs[i] == ctxs[i - 1])) continue;
+        if (ctxs[i] > in.max_positions || (i > 0 && ctxs[i] == ctxs[i - 1]) || (i == 2 && ctxs[2] == ctxs[0])) continue;
         char label[64];
         snprintf(label, sizeof label, "KV cache at %d tokens", ctxs[i]);
         print_bytes(label, gemma4_kv_cache_bytes(m, ctxs[i], 256));

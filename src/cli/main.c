@@ -14,6 +14,9 @@ static const struct {
     {"logits", cmd_logits, "write the logits of every position of a prompt to a file"},
     {"generate", cmd_generate, "continue a prompt of token ids and print the new ids"},
     {"bench", cmd_bench, "prompt and decode speed (tokens/s) and peak memory"},
+    {"convert", cmd_convert, "write a checkpoint directory as a GGUF file"},
+    {"quantize", cmd_quantize, "re-write a GGUF file with another tensor type"},
+    {"synth", cmd_synth, "write a random-weight model in the released shapes (GGUF)"},
 };
 
 static void usage(FILE *f) {

@@ -142,21 +142,26 @@ static int parse_layers(json_t *tc, g4_config *c, g4_error *err) {
         if (c->n_heads % lc->n_kv_heads)
             return g4_fail(err, "config: layer %d: %d query heads are not a multiple of %d kv heads", l, c->n_heads, lc->n_kv_heads);
         lc->k_eq_v = full && k_eq_v;
-        lc->kv_source = l;
-        lc->ffn_dim = ffn;
-        if (l >= first_shared && c->n_kv_shared_layers > 0) {
-            lc->kv_source = -1;
-            for (int j = first_shared - 1; j >= 0; j--)
-                if (c->layer[j].attn == lc->attn) { lc->kv_source = j; break; }
-            if (lc->kv_source < 0) return g4_fail(err, "config: KV-shared layer %d has no earlier layer of its type to read", l);
-            if (double_wide) lc->ffn_dim = 2 * ffn;
-        }
+        lc->ffn_dim = double_wide && c->n_kv_shared_layers > 0 && l >= first_shared ? 2 * ffn : ffn;
         if (parse_rope(rope, full ? "full_attention" : "sliding_attention", lc->head_dim, lc, err)) return -1;
     }
+    return g4_config_resolve_kv_sources(c, err);
+}
+
+int g4_config_resolve_kv_sources(g4_config *c, g4_error *err) {
+    int first_shared = c->n_layers - c->n_kv_shared_layers;
     for (int l = 0; l < c->n_layers; l++) {
-        const g4_layer_config *lc = &c->layer[l], *src = &c->layer[lc->kv_source];
+        g4_layer_config *lc = &c->layer[l];
+        lc->kv_source = l;
+        if (l < first_shared) continue;
+        lc->kv_source = -1;
+        for (int j = first_shared - 1; j >= 0; j--)
+            if (c->layer[j].attn == lc->attn) { lc->kv_source = j; break; }
+        if (lc->kv_source < 0) return g4_fail(err, "config: KV-shared layer %d has no earlier layer of its type to read", l);
+        const g4_layer_config *src = &c->layer[lc->kv_source];
         if (lc->head_dim != src->head_dim || lc->n_kv_heads != src->n_kv_heads)
             return g4_fail(err, "config: layer %d reads the KV of layer %d, whose geometry differs", l, lc->kv_source);
+        lc->k_eq_v = src->k_eq_v;
     }
     return 0;
 }

@@ -60,4 +60,8 @@ int g4_config_parse(const char *json_text, size_t len, g4_config *cfg, g4_error 
 int g4_config_load(const char *path, g4_config *cfg, g4_error *err);
 void g4_config_free(g4_config *cfg);
 
+/* Sets every layer's kv_source from n_kv_shared_layers and the attention
+ * kinds: a KV-shared layer reads the last non-shared layer of its kind. */
+int g4_config_resolve_kv_sources(g4_config *cfg, g4_error *err);
+
 #endif

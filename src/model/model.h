@@ -4,16 +4,19 @@
 #define G4_MODEL_MODEL_H
 
 #include "io/checkpoint.h"
+#include "io/gguf.h"
 #include "model/config.h"
 #include "model/weights.h"
 
 typedef struct g4_model {
     g4_config cfg;
-    g4_checkpoint *ckpt;
+    g4_checkpoint *ckpt; /* the weights come from a checkpoint directory, */
+    gguf_file *gguf;     /* or from a GGUF file */
     g4_weights w;
 } g4_model;
 
-/* path: a Hugging Face checkpoint directory (config.json + safetensors). */
+/* path: a Hugging Face checkpoint directory (config.json + safetensors) or a
+ * GGUF file. */
 int g4_model_load(const char *path, g4_model **out, g4_error *err);
 void g4_model_free(g4_model *m);
 

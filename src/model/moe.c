@@ -70,13 +70,24 @@ void g4_moe(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n) {
                     rows++;
                 }
         if (!rows) continue; /* the other experts' weights are never touched */
-        g4_tensor gate_up = g4_tensor_index0(&lw->experts_gate_up, e), down = g4_tensor_index0(&lw->experts_down, e);
-        g4_matmul(pool, &gate_up, s->moe_in, rows, s->gate); /* [rows][2·Im]: gate, then up */
-        for (int r = 0; r < rows; r++) {
-            float *gu = s->gate + (int64_t)r * 2 * Im;
-            g4_gelu_gate(s->up + (int64_t)r * Im, gu, gu + Im, Im);
+        float *act; /* [rows][Im] gelu(gate) ⊙ up */
+        if (lw->experts_gate_up.data) {
+            g4_tensor gate_up = g4_tensor_index0(&lw->experts_gate_up, e);
+            g4_matmul(pool, &gate_up, s->moe_in, rows, s->gate); /* [rows][2·Im]: gate, then up */
+            for (int r = 0; r < rows; r++) {
+                float *gu = s->gate + (int64_t)r * 2 * Im;
+                g4_gelu_gate(s->up + (int64_t)r * Im, gu, gu + Im, Im);
+            }
+            act = s->up;
+        } else {
+            g4_tensor gate = g4_tensor_index0(&lw->experts_gate, e), up = g4_tensor_index0(&lw->experts_up, e);
+            g4_matmul(pool, &gate, s->moe_in, rows, s->gate);
+            g4_matmul(pool, &up, s->moe_in, rows, s->up);
+            g4_gelu_gate(s->gate, s->gate, s->up, rows * Im);
+            act = s->gate;
         }
-        g4_matmul(pool, &down, s->up, rows, s->moe_in);
+        g4_tensor down = g4_tensor_index0(&lw->experts_down, e);
+        g4_matmul(pool, &down, act, rows, s->moe_in);
         for (int r = 0; r < rows; r++) {
             float *out = s->moe_out + (int64_t)s->moe_rows[r] * D, *y = s->moe_in + (int64_t)r * D, w = s->moe_row_weight[r];
             for (int i = 0; i < D; i++) out[i] += w * y[i];

@@ -3,6 +3,7 @@
 #include "ops/half.h"
 #include "ops/matmul.h"
 #include "ops/rope.h"
+#include "model/tensor_names.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -10,22 +11,49 @@
 #include <string.h>
 
 typedef struct binder {
-    const g4_checkpoint *ckpt;
+    const g4_checkpoint *ckpt; /* a Hugging Face checkpoint, or */
+    const gguf_file *gguf;     /* a GGUF file (names mapped by tensor_names.c) */
     const char *prefix; /* "model." or "model.language_model." */
     float *next;        /* bump allocator over w->vectors */
     float *end;
     g4_error *err;
+    /* List mode (g4_weights_list): bind nothing, record the GGUF name and
+     * shape of every tensor the config calls for. */
+    g4_tensor_spec *list;
+    int n_list, cap_list, listing;
 } binder;
 
+static int record(binder *b, const char *full, int ndim, const int64_t *dims) {
+    if (b->n_list == b->cap_list) {
+        int cap = b->cap_list ? 2 * b->cap_list : 256;
+        g4_tensor_spec *p = realloc(b->list, sizeof *p * (size_t)cap);
+        if (!p) return g4_fail(b->err, "out of memory");
+        b->list = p;
+        b->cap_list = cap;
+    }
+    g4_tensor_spec *t = &b->list[b->n_list++];
+    snprintf(t->name, sizeof t->name, "%s", full);
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = dims[i];
+    return 0;
+}
+
+/* name is the Hugging Face name within the model (or layer); full receives
+ * the name as stored in the file. */
 static const g4_tensor *find(binder *b, const char *name, int layer, char *full, size_t full_len) {
+    if (b->gguf || b->listing) {
+        if (!g4_gguf_name(name, layer, full, (unsigned)full_len)) snprintf(full, full_len, "(no GGUF name for %s)", name);
+        return b->gguf ? gguf_find_tensor(b->gguf, full) : NULL;
+    }
     if (layer >= 0) snprintf(full, full_len, "%slayers.%d.%s", b->prefix, layer, name);
     else snprintf(full, full_len, "%s%s", b->prefix, name);
     return ckpt_find(b->ckpt, full);
 }
 
 static int check_shape(binder *b, const g4_tensor *t, const char *full, int ndim, const int64_t *dims) {
-    if (t->dtype != G4_DTYPE_F32 && t->dtype != G4_DTYPE_F16 && t->dtype != G4_DTYPE_BF16)
-        return g4_fail(b->err, "tensor %s has dtype %s; weights must be F32, F16 or BF16", full, g4_dtype_name(t->dtype));
+    if (t->dtype != G4_DTYPE_F32 && t->dtype != G4_DTYPE_F16 && t->dtype != G4_DTYPE_BF16 && !g4_dtype_is_quantized(t->dtype))
+        return g4_fail(b->err, "tensor %s has dtype %s; weights must be F32, F16, BF16 or a GGML quantised type", full,
+                       g4_dtype_name(t->dtype));
     int ok = t->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == dims[i];
     if (ok) return 0;
@@ -39,8 +67,9 @@ static int check_shape(binder *b, const g4_tensor *t, const char *full, int ndim
 static int bind_tensor(binder *b, g4_tensor *out, const char *name, int layer, int ndim, int64_t d0, int64_t d1, int64_t d2) {
     char full[256];
     const g4_tensor *t = find(b, name, layer, full, sizeof full);
-    if (!t) return g4_fail(b->err, "missing tensor %s", full);
     int64_t dims[3] = {d0, d1, d2};
+    if (b->listing) return record(b, full, ndim, dims);
+    if (!t) return g4_fail(b->err, "missing tensor %s", full);
     if (check_shape(b, t, full, ndim, dims)) return -1;
     *out = *t;
     return 0;
@@ -54,6 +83,10 @@ static int bind_matrix(binder *b, g4_tensor *out, const char *name, int layer, i
 static int bind_vector(binder *b, float **out, const char *name, int layer, int64_t n) {
     char full[256];
     const g4_tensor *t = find(b, name, layer, full, sizeof full);
+    if (b->listing) {
+        *out = NULL;
+        return record(b, full, 1, &n);
+    }
     if (!t) return g4_fail(b->err, "missing tensor %s", full);
     if (check_shape(b, t, full, 1, &n)) return -1;
     if (b->next + n > b->end) return g4_fail(b->err, "internal: vector storage exhausted at %s", full);
@@ -89,9 +122,29 @@ static int bind_attention(binder *b, g4_layer_weights *lw, const g4_config *c, i
             return -1;
         if (!lc->k_eq_v && bind_matrix(b, &lw->v_proj, "self_attn.v_proj.weight", l, kv_dim, D)) return -1;
     }
+    if (b->listing) return 0;
     lw->rope_inv_freq = b->next;
     b->next += lc->rope_pairs;
     g4_rope_inv_freq(lw->rope_inv_freq, lc->rope_pairs, lc->rope_denominator, lc->rope_theta);
+    return 0;
+}
+
+/* Fused [E, 2·Im, D] gate+up, or (GGUF only) split gate and up tensors. */
+static int bind_experts(binder *b, g4_layer_weights *lw, int l, int64_t E, int64_t Im, int64_t D) {
+    char full[256];
+    if (!b->gguf || find(b, "experts.gate_up_proj", l, full, sizeof full)) /* fused: checkpoints, lists, most GGUFs */
+        return bind_tensor(b, &lw->experts_gate_up, "experts.gate_up_proj", l, 3, E, 2 * Im, D);
+    const g4_tensor *names[2];
+    g4_tensor *fields[2] = {&lw->experts_gate, &lw->experts_up};
+    const char *gguf_names[2] = {"ffn_gate_exps.weight", "ffn_up_exps.weight"};
+    int64_t dims[3] = {E, Im, D};
+    for (int i = 0; i < 2; i++) {
+        snprintf(full, sizeof full, "blk.%d.%s", l, gguf_names[i]);
+        names[i] = gguf_find_tensor(b->gguf, full);
+        if (!names[i]) return g4_fail(b->err, "missing tensor blk.%d.ffn_gate_up_exps.weight (or split %s)", l, full);
+        if (check_shape(b, names[i], full, 3, dims)) return -1;
+        *fields[i] = *names[i];
+    }
     return 0;
 }
 
@@ -111,7 +164,7 @@ static int bind_ffn(binder *b, g4_layer_weights *lw, const g4_config *c, int l) 
            bind_matrix(b, &lw->router_proj, "router.proj.weight", l, E, D) ||
            bind_vector(b, &lw->router_scale, "router.scale", l, D) ||
            bind_vector(b, &lw->router_expert_scale, "router.per_expert_scale", l, E) ||
-           bind_tensor(b, &lw->experts_gate_up, "experts.gate_up_proj", l, 3, E, 2 * Im, D) ||
+           bind_experts(b, lw, l, E, Im, D) ||
            bind_tensor(b, &lw->experts_down, "experts.down_proj", l, 3, E, D, Im)
                ? -1 : 0;
 }
@@ -123,9 +176,12 @@ static int bind_layer(binder *b, g4_layer_weights *lw, const g4_config *c, int l
               bind_matrix(b, &lw->ple_proj, "per_layer_projection.weight", l, D, P) ||
               bind_vector(b, &lw->ple_post_norm, "post_per_layer_input_norm.weight", l, D)))
         return -1;
+    char full[256];
+    lw->layer_scalar = 1.0f; /* llama.cpp's GGUF loader treats it as optional */
+    if (b->gguf && !find(b, "layer_scalar", l, full, sizeof full)) return 0;
     float *scalar;
     if (bind_vector(b, &scalar, "layer_scalar", l, 1)) return -1;
-    lw->layer_scalar = *scalar;
+    if (scalar) lw->layer_scalar = *scalar;
     return 0;
 }
 
@@ -138,10 +194,23 @@ static float embed_scale(int n, g4_dtype dtype) {
     return s;
 }
 
-int g4_weights_bind(g4_weights *w, const g4_config *c, const g4_checkpoint *ckpt, g4_error *err) {
+/* Every tensor of the text decoder, in order. */
+static int bind_all(binder *b, g4_weights *w, const g4_config *c) {
+    int64_t D = c->hidden_size, V = c->vocab_size, L = c->n_layers, P = c->ple_dim;
+    int rc = bind_matrix(b, &w->embed, "embed_tokens.weight", -1, V, D) ||
+             bind_vector(b, &w->final_norm, "norm.weight", -1, D);
+    if (!rc && P)
+        rc = bind_matrix(b, &w->ple_embed, "embed_tokens_per_layer.weight", -1, c->ple_vocab, L * P) ||
+             bind_matrix(b, &w->ple_model_proj, "per_layer_model_projection.weight", -1, L * P, D) ||
+             bind_vector(b, &w->ple_proj_norm, "per_layer_projection_norm.weight", -1, P);
+    for (int l = 0; !rc && l < c->n_layers; l++) rc = bind_layer(b, &w->layer[l], c, l);
+    return rc ? -1 : 0;
+}
+
+int g4_weights_bind(g4_weights *w, const g4_config *c, const g4_checkpoint *ckpt, const gguf_file *gguf, g4_error *err) {
     memset(w, 0, sizeof *w);
-    binder b = {ckpt, "model.", NULL, NULL, err};
-    if (ckpt_find(ckpt, "model.language_model.embed_tokens.weight")) b.prefix = "model.language_model.";
+    binder b = {ckpt, gguf, "model.", NULL, NULL, err, NULL, 0, 0, 0};
+    if (ckpt && ckpt_find(ckpt, "model.language_model.embed_tokens.weight")) b.prefix = "model.language_model.";
     int64_t n_vec = vector_floats(c);
     w->vectors = malloc((size_t)n_vec * sizeof(float));
     w->layer = calloc((size_t)c->n_layers, sizeof *w->layer);
@@ -149,18 +218,24 @@ int g4_weights_bind(g4_weights *w, const g4_config *c, const g4_checkpoint *ckpt
     b.next = w->vectors;
     b.end = w->vectors + n_vec;
 
-    int64_t D = c->hidden_size, V = c->vocab_size, L = c->n_layers, P = c->ple_dim;
-    int rc = bind_matrix(&b, &w->embed, "embed_tokens.weight", -1, V, D) ||
-             bind_vector(&b, &w->final_norm, "norm.weight", -1, D);
-    if (!rc && P)
-        rc = bind_matrix(&b, &w->ple_embed, "embed_tokens_per_layer.weight", -1, c->ple_vocab, L * P) ||
-             bind_matrix(&b, &w->ple_model_proj, "per_layer_model_projection.weight", -1, L * P, D) ||
-             bind_vector(&b, &w->ple_proj_norm, "per_layer_projection_norm.weight", -1, P);
-    for (int l = 0; !rc && l < c->n_layers; l++) rc = bind_layer(&b, &w->layer[l], c, l);
+    int rc = bind_all(&b, w, c);
     if (rc) { g4_weights_free(w, c); return -1; }
     w->embed_scale = embed_scale(c->hidden_size, w->embed.dtype);
-    if (P) w->ple_embed_scale = embed_scale(c->ple_dim, w->ple_embed.dtype);
+    if (c->ple_dim) w->ple_embed_scale = embed_scale(c->ple_dim, w->ple_embed.dtype);
     w->lm_head = w->embed; /* every Gemma 4 ties the LM head to the input embedding */
+    return 0;
+}
+
+int g4_weights_list(const g4_config *c, g4_tensor_spec **out, int *n, g4_error *err) {
+    binder b = {NULL, NULL, "", NULL, NULL, err, NULL, 0, 0, 1};
+    g4_weights w;
+    memset(&w, 0, sizeof w);
+    w.layer = calloc((size_t)c->n_layers, sizeof *w.layer);
+    int rc = w.layer ? bind_all(&b, &w, c) : g4_fail(err, "out of memory");
+    free(w.layer);
+    if (rc) { free(b.list); return -1; }
+    *out = b.list;
+    *n = b.n_list;
     return 0;
 }
 

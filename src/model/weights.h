@@ -7,6 +7,7 @@
 #define G4_MODEL_WEIGHTS_H
 
 #include "io/checkpoint.h"
+#include "io/gguf.h"
 #include "model/config.h"
 #include "ops/tensor.h"
 
@@ -36,6 +37,7 @@ typedef struct g4_layer_weights {
     float *router_scale;        /* [D] */
     float *router_expert_scale; /* [E] per_expert_scale */
     g4_tensor experts_gate_up;  /* [E, 2·Im, D]: rows 0..Im-1 gate, Im..2Im-1 up */
+    g4_tensor experts_gate, experts_up; /* [E, Im, D] each: GGUF files may split them instead */
     g4_tensor experts_down;     /* [E, D, Im] */
 
     /* Per-Layer Embeddings (E2B/E4B) */
@@ -59,10 +61,20 @@ typedef struct g4_weights {
     float *vectors;             /* one allocation behind every float* above */
 } g4_weights;
 
-/* Binds every tensor the config calls for, checking names, shapes and dtypes.
- * Tensors of the vision and audio towers (and K/V projections stored for
- * KV-shared layers, which transformers ignores) are left alone. */
-int g4_weights_bind(g4_weights *w, const g4_config *cfg, const g4_checkpoint *ckpt, g4_error *err);
+/* Binds every tensor the config calls for, checking names, shapes and dtypes,
+ * from a Hugging Face checkpoint (ckpt) or a GGUF file (gguf; the other is
+ * NULL). Tensors of the vision and audio towers (and K/V projections stored
+ * for KV-shared layers, which transformers ignores) are left alone. */
+int g4_weights_bind(g4_weights *w, const g4_config *cfg, const g4_checkpoint *ckpt, const gguf_file *gguf, g4_error *err);
 void g4_weights_free(g4_weights *w, const g4_config *cfg);
+
+/* Name (GGUF) and shape of every tensor the config calls for, in loading
+ * order: what a synthetic model must hold. *out is malloc'ed. */
+typedef struct g4_tensor_spec {
+    char name[64];
+    int ndim;
+    int64_t shape[3];
+} g4_tensor_spec;
+int g4_weights_list(const g4_config *cfg, g4_tensor_spec **out, int *n, g4_error *err);
 
 #endif

@@ -1,6 +1,7 @@
 #include "ops/matmul.h"
 
 #include "ops/half.h"
+#include "ops/quant.h"
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -63,32 +64,50 @@ static float dot_f16(const uint16_t *w, const float *x, int64_t n) {
 
 float g4_dot_row(const g4_tensor *W, int64_t row, const float *x) {
     int64_t in = W->shape[W->ndim - 1];
+    const void *p = (const char *)W->data + (size_t)row * g4_dtype_row_bytes(W->dtype, in);
     switch (W->dtype) {
-    case G4_DTYPE_F32: return dot_f32((const float *)W->data + row * in, x, in);
-    case G4_DTYPE_BF16: return dot_bf16((const uint16_t *)W->data + row * in, x, in);
-    case G4_DTYPE_F16: return dot_f16((const uint16_t *)W->data + row * in, x, in);
+    case G4_DTYPE_F32: return dot_f32(p, x, in);
+    case G4_DTYPE_BF16: return dot_bf16(p, x, in);
+    case G4_DTYPE_F16: return dot_f16(p, x, in);
+    case G4_DTYPE_Q8_0:
+    case G4_DTYPE_Q4_0:
+    case G4_DTYPE_Q4_1:
+    case G4_DTYPE_Q5_0:
+    case G4_DTYPE_Q5_1:
+    case G4_DTYPE_Q4_K:
+    case G4_DTYPE_Q5_K:
+    case G4_DTYPE_Q6_K: return g4_quant_dot_row(W->dtype, p, x, in);
     default: return 0; /* the loader admits only the types above */
     }
 }
 
 void g4_row_to_f32(const g4_tensor *W, int64_t row, float *out) {
     int64_t in = W->shape[W->ndim - 1];
+    const void *p = (const char *)W->data + (size_t)row * g4_dtype_row_bytes(W->dtype, in);
     switch (W->dtype) {
     case G4_DTYPE_F32: {
-        const float *p = (const float *)W->data + row * in;
-        for (int64_t i = 0; i < in; i++) out[i] = p[i];
+        const float *w = p;
+        for (int64_t i = 0; i < in; i++) out[i] = w[i];
         break;
     }
     case G4_DTYPE_BF16: {
-        const uint16_t *p = (const uint16_t *)W->data + row * in;
-        for (int64_t i = 0; i < in; i++) out[i] = g4_bf16_to_f32(p[i]);
+        const uint16_t *w = p;
+        for (int64_t i = 0; i < in; i++) out[i] = g4_bf16_to_f32(w[i]);
         break;
     }
     case G4_DTYPE_F16: {
-        const uint16_t *p = (const uint16_t *)W->data + row * in;
-        for (int64_t i = 0; i < in; i++) out[i] = g4_f16_to_f32(p[i]);
+        const uint16_t *w = p;
+        for (int64_t i = 0; i < in; i++) out[i] = g4_f16_to_f32(w[i]);
         break;
     }
+    case G4_DTYPE_Q8_0:
+    case G4_DTYPE_Q4_0:
+    case G4_DTYPE_Q4_1:
+    case G4_DTYPE_Q5_0:
+    case G4_DTYPE_Q5_1:
+    case G4_DTYPE_Q4_K:
+    case G4_DTYPE_Q5_K:
+    case G4_DTYPE_Q6_K: g4_dequantize_row(W->dtype, p, out, in); break;
     default: break;
     }
 }

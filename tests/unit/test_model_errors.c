@@ -149,7 +149,7 @@ int main(int argc, char **argv) {
         json_t *h = json_deep_copy(c.header);
         json_object_set_new(json_object_get(h, q), "dtype", json_string("I32"));
         write_checkpoint(c.config, h, c.data, c.data_len);
-        expect_error("integer weights", "must be F32, F16 or BF16");
+        expect_error("integer weights", "has dtype I32; weights must be F32, F16, BF16 or a GGML quantised type");
         json_decref(h);
     }
 
