@@ -16,6 +16,7 @@ static const struct {
     {"bench", cmd_bench, "prompt and decode speed (tokens/s) and peak memory"},
     {"convert", cmd_convert, "write a checkpoint directory as a GGUF file"},
     {"quantize", cmd_quantize, "re-write a GGUF file with another tensor type"},
+    {"eval-quant", cmd_eval_quant, "top-1 agreement and KL divergence of quantised types"},
     {"synth", cmd_synth, "write a random-weight model in the released shapes (GGUF)"},
 };
 
