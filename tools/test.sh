@@ -1,13 +1,17 @@
 #!/bin/sh
 # The whole test suite, from a fresh Debian machine: installs the build
-# dependencies, then runs the tests in a normal build and under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# dependencies, fetches llama.cpp (the interop reference, from npm), then runs
+# the tests in a normal build and under AddressSanitizer +
+# UndefinedBehaviorSanitizer.
 set -eu
 cd "$(dirname "$0")/.."
 need=""
-for pkg in gcc make libc6-dev libjansson-dev npm git; do
+for pkg in gcc make libc6-dev libjansson-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
+# node/npm/git may come from elsewhere than Debian (e.g. nodesource): check the commands
+command -v git >/dev/null 2>&1 || need="$need git"
+command -v npm >/dev/null 2>&1 || need="$need npm"
 if [ -n "$need" ]; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
