@@ -37,7 +37,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgemma4.a
 
 # Every tests/unit/test_*.c is a program; the CLI tests run $(BUILD)/gemma4.
 test: all $(TESTS) $(BUILD)/tests/llama_logits
-	@set -e; for t in $(TESTS); do echo "== $$t"; GEMMA4=$(BUILD)/gemma4 $$t; done
+	@set -e; for t in $(TESTS); do echo "== $$t"; GEMMA4=$(BUILD)/gemma4 LLAMA_LOGITS=$(BUILD)/tests/llama_logits $$t; done
 
 # llama.cpp as the independent second implementation (tools/fetch_llama.sh
 # fetches its prebuilt libraries and headers); built without our sanitizers.

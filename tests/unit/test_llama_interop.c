@@ -144,7 +144,8 @@ int main(void) {
     const char *dir = getenv("G4_LLAMA_DIR") ? getenv("G4_LLAMA_DIR") : "build/llama";
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/package/bins/linux-x64", dir);
-    if (!realpath(b, bin) || !realpath(p, llama_lib) || !realpath("build/tests/llama_logits", llama)) {
+    const char *ll = getenv("LLAMA_LOGITS") ? getenv("LLAMA_LOGITS") : "build/tests/llama_logits";
+    if (!realpath(b, bin) || !realpath(p, llama_lib) || !realpath(ll, llama)) {
         fprintf(stderr, "test_llama_interop: needs %s, %s and build/tests/llama_logits: run tools/fetch_llama.sh, then make\n", b, p);
         return 1;
     }
