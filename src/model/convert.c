@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 #include <math.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static const struct {
     const char *name;
@@ -94,6 +96,19 @@ static int collect(const g4_model *m, item **out, int *n_out, g4_error *err) {
     return 0;
 }
 
+/* Drops the source tensor's pages from this process once written, so
+ * converting a model larger than memory does not hold it all resident. */
+static void release_pages(const void *p, size_t n) {
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t begin = ((uintptr_t)p + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    if (end > begin) madvise((void *)begin, end - begin, MADV_DONTNEED);
+}
+
+static void release_source(const item *t) {
+    if (t->src && t->src->data) release_pages(t->src->data, t->src->nbytes);
+}
+
 static int encode_row(g4_dtype t, const float *x, void *out, int64_t n) {
     if (t == G4_DTYPE_F32) { memcpy(out, x, sizeof(float) * (size_t)n); return 0; }
     if (t == G4_DTYPE_F16) { for (int64_t i = 0; i < n; i++) ((uint16_t *)out)[i] = g4_f32_to_f16_rne(x[i]); return 0; }
@@ -111,10 +126,16 @@ static int write_tensor(gguf_writer *w, const item *t, int i, g4_dtype type, row
     int64_t cols = t->ndim ? t->shape[t->ndim - 1] : 1, n_rows = 1;
     for (int d = 0; d + 1 < t->ndim; d++) n_rows *= t->shape[d];
     size_t out_bytes = g4_dtype_row_bytes(type, cols);
+    size_t src_row = t->src ? t->src->nbytes / (size_t)(n_rows ? n_rows : 1) : 0, released = 0;
     for (int64_t r = 0; r < n_rows; r++) {
         rows(ctx, t, i, r, row);
         if (encode_row(type, row, buf, cols)) return g4_fail(err, "cannot encode %s rows of %lld as %s", t->name, (long long)cols, g4_dtype_name(type));
         if (gguf_writer_write(w, buf, out_bytes, err)) return -1;
+        size_t done = (size_t)(r + 1) * src_row;
+        if (src_row && done - released >= (64u << 20)) { /* the PLE table alone is 4.7 GB on E2B */
+            release_pages((const char *)t->src->data + released, done - released);
+            released = done;
+        }
     }
     return 0;
 }
@@ -214,6 +235,7 @@ static int write_gguf(const write_job *j, g4_error *err) {
         const item *t = &j->items[i];
         g4_dtype type = g4_ftype_tensor_type(j->ft, t->name, t->ndim, t->shape, j->cfg->n_layers);
         if (write_tensor(w, t, i, type, j->rows, j->rows_ctx, row, buf, err)) goto done;
+        release_source(t);
         done += n_elems(t);
         if (j->progress) j->progress(j->progress_ctx, done, total);
     }
