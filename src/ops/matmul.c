@@ -2,6 +2,7 @@
 
 #include "ops/half.h"
 #include "ops/quant.h"
+#include "ops/qdot.h"
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -129,7 +130,42 @@ static void matmul_rows(void *p, int begin, int end, int thread) {
         for (int t = 0; t < j->n; t++) j->y[(int64_t)t * out + o] = g4_dot_row(j->W, o, j->x + (int64_t)t * in);
 }
 
+typedef struct {
+    const g4_tensor *W;
+    const g4_block_q8a *xq;
+    float *y;
+    int n;
+} qmatmul_job;
+
+static void qmatmul_rows(void *p, int begin, int end, int thread) {
+    (void)thread;
+    const qmatmul_job *j = p;
+    int64_t in = j->W->shape[1], out = j->W->shape[0], nb = in / 32;
+    size_t row_bytes = g4_dtype_row_bytes(j->W->dtype, in);
+    float tmp[16];
+    /* 16 rows at a time, every token: the rows stay in L1 while each token's
+     * activations pass over them. */
+    for (int o = begin; o < end; o += 16) {
+        int rows = end - o < 16 ? end - o : 16;
+        const void *w = (const char *)j->W->data + (size_t)o * row_bytes;
+        for (int t = 0; t < j->n; t++) {
+            g4_qdot_rows(j->W->dtype, w, row_bytes, rows, j->xq + (int64_t)t * nb, in, tmp);
+            for (int r = 0; r < rows; r++) j->y[(int64_t)t * out + o + r] = tmp[r];
+        }
+    }
+}
+
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y) {
+    int64_t in = W->shape[1];
+    /* Quantised weights: activations to 8 bits once, then integer dots. */
+    g4_block_q8a *xq;
+    if (g4_qdot_supported(W->dtype) && in % 32 == 0 &&
+        (xq = g4_threadpool_scratch(pool, sizeof *xq * (size_t)(in / 32) * (size_t)n))) {
+        for (int t = 0; t < n; t++) g4_quantize_activations(x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
+        qmatmul_job qjob = {W, xq, y, n};
+        g4_parallel_for(pool, (int)W->shape[0], qmatmul_rows, &qjob);
+        return;
+    }
     matmul_job job = {W, x, y, n};
     int64_t out = W->shape[0];
     /* Small products are not worth waking the workers for. */

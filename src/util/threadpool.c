@@ -15,6 +15,8 @@ struct g4_threadpool {
     unsigned generation; /* bumped for every job so workers see new work */
     int pending;         /* workers still running the current job */
     int quit;
+    void *scratch;
+    size_t scratch_bytes;
 };
 
 typedef struct {
@@ -80,7 +82,19 @@ void g4_threadpool_free(g4_threadpool *p) {
     pthread_cond_destroy(&p->work_ready);
     pthread_cond_destroy(&p->work_done);
     free(p->threads);
+    free(p->scratch);
     free(p);
+}
+
+void *g4_threadpool_scratch(g4_threadpool *p, size_t bytes) {
+    if (!p) return NULL;
+    if (bytes > p->scratch_bytes) {
+        void *s = realloc(p->scratch, bytes);
+        if (!s) return NULL;
+        p->scratch = s;
+        p->scratch_bytes = bytes;
+    }
+    return p->scratch;
 }
 
 int g4_threadpool_size(const g4_threadpool *p) { return p ? p->n_threads : 1; }

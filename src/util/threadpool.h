@@ -4,6 +4,8 @@
 #ifndef G4_UTIL_THREADPOOL_H
 #define G4_UTIL_THREADPOOL_H
 
+#include <stddef.h>
+
 typedef struct g4_threadpool g4_threadpool;
 
 /* fn(ctx, begin, end, thread) processes items [begin, end); thread (0 ..
@@ -14,6 +16,11 @@ typedef void (*g4_range_fn)(void *ctx, int begin, int end, int thread);
 g4_threadpool *g4_threadpool_new(int n_threads);
 void g4_threadpool_free(g4_threadpool *pool);
 int g4_threadpool_size(const g4_threadpool *pool);
+
+/* A buffer of at least `bytes` owned by the pool (one per pool, reused and
+ * grown across calls; for the caller thread's scratch between parallel
+ * regions). NULL if out of memory. */
+void *g4_threadpool_scratch(g4_threadpool *pool, size_t bytes);
 
 /* Splits [0, n) into contiguous chunks, one per thread, and returns when all
  * are done. A NULL pool runs inline. */

@@ -1,0 +1,276 @@
+#include "ops/qdot.h"
+
+#include "ops/half.h"
+#include "ops/quant.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+int g4_qdot_supported(g4_dtype t) {
+    return t == G4_DTYPE_Q8_0 || t == G4_DTYPE_Q4_0 || t == G4_DTYPE_Q4_1 || t == G4_DTYPE_Q5_0 || t == G4_DTYPE_Q5_1;
+}
+
+void g4_quantize_activations(const float *x, g4_block_q8a *out, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++, x += 32) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float d = amax / 127.0f, inv = d ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (int i = 0; i < 32; i++) {
+            int q = (int)lrintf(x[i] * inv);
+            out[b].qs[i] = (int8_t)q;
+            sum += q;
+        }
+        out[b].d = d;
+        out[b].sum = d * (float)sum;
+    }
+}
+
+/* ---- scalar reference ---- */
+
+/* Unpacks one weight block into 32 integer codes and its scale and offset:
+ * w ≈ scale·q + offset. */
+static void unpack(g4_dtype t, const void *blk, int q[32], float *scale, float *offset) {
+    switch (t) {
+    case G4_DTYPE_Q8_0: {
+        const g4_block_q8_0 *b = blk;
+        for (int i = 0; i < 32; i++) q[i] = b->qs[i];
+        *scale = g4_f16_to_f32(b->d);
+        *offset = 0;
+        break;
+    }
+    case G4_DTYPE_Q4_0: {
+        const g4_block_q4_0 *b = blk;
+        for (int i = 0; i < 16; i++) { q[i] = b->qs[i] & 15; q[i + 16] = b->qs[i] >> 4; }
+        *scale = g4_f16_to_f32(b->d);
+        *offset = -8 * *scale;
+        break;
+    }
+    case G4_DTYPE_Q4_1: {
+        const g4_block_q4_1 *b = blk;
+        for (int i = 0; i < 16; i++) { q[i] = b->qs[i] & 15; q[i + 16] = b->qs[i] >> 4; }
+        *scale = g4_f16_to_f32(b->d);
+        *offset = g4_f16_to_f32(b->m);
+        break;
+    }
+    case G4_DTYPE_Q5_0:
+    case G4_DTYPE_Q5_1: {
+        const uint8_t *qs, *qh_bytes;
+        uint32_t qh;
+        if (t == G4_DTYPE_Q5_0) {
+            const g4_block_q5_0 *b = blk;
+            qs = b->qs; qh_bytes = b->qh;
+            *scale = g4_f16_to_f32(b->d);
+            *offset = -16 * *scale;
+        } else {
+            const g4_block_q5_1 *b = blk;
+            qs = b->qs; qh_bytes = b->qh;
+            *scale = g4_f16_to_f32(b->d);
+            *offset = g4_f16_to_f32(b->m);
+        }
+        qh = (uint32_t)qh_bytes[0] | (uint32_t)qh_bytes[1] << 8 | (uint32_t)qh_bytes[2] << 16 | (uint32_t)qh_bytes[3] << 24;
+        for (int i = 0; i < 16; i++) {
+            q[i] = (qs[i] & 15) | (int)((qh >> i) & 1) << 4;
+            q[i + 16] = (qs[i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4;
+        }
+        break;
+    }
+    default:
+        for (int i = 0; i < 32; i++) q[i] = 0;
+        *scale = *offset = 0;
+    }
+}
+
+static float qdot_scalar(g4_dtype t, const void *w, const g4_block_q8a *x, int64_t n) {
+    size_t bb = g4_dtype_block_bytes(t);
+    float sum = 0;
+    for (int64_t b = 0; b < n / 32; b++) {
+        int q[32], dot = 0;
+        float scale, offset;
+        unpack(t, (const char *)w + (size_t)b * bb, q, &scale, &offset);
+        for (int i = 0; i < 32; i++) dot += q[i] * x[b].qs[i];
+        sum += scale * x[b].d * (float)dot + offset * x[b].sum;
+    }
+    return sum;
+}
+
+/* ---- SIMD ---- */
+
+static inline float __attribute__((target("f16c"))) half(uint16_t h) { return _cvtsh_ss(h); }
+
+static inline float __attribute__((target("avx2"))) hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* u8 × s8 products summed into eight int32 lanes. */
+static inline __m256i __attribute__((target("avx2"))) dot_u8s8_avx2(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+static inline __m256i __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) dot_u8s8_vnni(__m256i u, __m256i s) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+}
+
+/* One loop per weight type and instruction set: BLOCK is the block struct,
+ * CODES(b) its 32 codes as unsigned bytes (Q8_0: signed, see below),
+ * SCALE(b) and OFFSET(b) the decoded w ≈ scale·q + offset. */
+#define QDOT_FN(NAME, TARGET, DOT, BLOCK, CODES, SCALE, OFFSET)                                           \
+    static float __attribute__((target(TARGET))) NAME(const void *w, const g4_block_q8a *x, int64_t n) { \
+        const BLOCK *blk = w;                                                                             \
+        __m256 acc = _mm256_setzero_ps();                                                                 \
+        float offsets = 0;                                                                                \
+        for (int64_t b = 0; b < n / 32; b++, blk++) {                                                     \
+            __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);                                    \
+            float scale = SCALE(blk);                                                                     \
+            __m256i prod = DOT(CODES(blk), xq);                                                           \
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(prod), _mm256_set1_ps(scale * x[b].d), acc);         \
+            offsets += OFFSET(blk, scale) * x[b].sum;                                                     \
+        }                                                                                                 \
+        return hsum_ps(acc) + offsets;                                                                    \
+    }
+
+#define NIBBLES(b)                                                                                         \
+    _mm256_and_si256(_mm256_set1_epi8(15),                                                                 \
+                     _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b)->qs)), \
+                                             _mm_srli_epi16(_mm_loadu_si128((const __m128i *)(b)->qs), 4), 1))
+
+/* The fifth bits of a 5-bit block as 0x10 bytes. */
+static inline __m256i __attribute__((target("avx2"))) fifth_bits(const uint8_t *qh_bytes) {
+    uint32_t qh;
+    __builtin_memcpy(&qh, qh_bytes, 4);
+    const __m256i shuffle = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuffle);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+#define CODES_Q4(b) NIBBLES(b)
+#define CODES_Q5(b) _mm256_or_si256(NIBBLES(b), fifth_bits((b)->qh))
+#define SCALE_D(b) half((b)->d)
+#define OFFSET_Q4_0(b, d) (-8.0f * (d))
+#define OFFSET_Q5_0(b, d) (-16.0f * (d))
+#define OFFSET_MIN(b, d) half((b)->m)
+#define OFFSET_NONE(b, d) 0.0f
+/* Q8_0 is signed × signed: the weight's sign moves onto the activations so
+ * the unsigned-by-signed instruction applies (|w|·(x·sgn w) = w·x). */
+#define Q8_DOT(DOT) DOT
+#define CODES_Q8(b) _mm256_loadu_si256((const __m256i *)(b)->qs)
+
+#define Q8_FN(NAME, TARGET, DOT)                                                                          \
+    static float __attribute__((target(TARGET))) NAME(const void *w, const g4_block_q8a *x, int64_t n) { \
+        const g4_block_q8_0 *blk = w;                                                                     \
+        __m256 acc = _mm256_setzero_ps();                                                                 \
+        for (int64_t b = 0; b < n / 32; b++, blk++) {                                                     \
+            __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs), wq = CODES_Q8(blk);                \
+            __m256i prod = DOT(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));                       \
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(prod), _mm256_set1_ps(half(blk->d) * x[b].d), acc);  \
+        }                                                                                                 \
+        return hsum_ps(acc);                                                                              \
+    }
+
+#define AVX2 "avx2,fma,f16c"
+#define VNNI "avx2,fma,f16c,avx512f,avx512vl,avx512vnni"
+Q8_FN(q8_0_avx2, AVX2, dot_u8s8_avx2)
+Q8_FN(q8_0_vnni, VNNI, dot_u8s8_vnni)
+QDOT_FN(q4_0_avx2, AVX2, dot_u8s8_avx2, g4_block_q4_0, CODES_Q4, SCALE_D, OFFSET_Q4_0)
+QDOT_FN(q4_0_vnni, VNNI, dot_u8s8_vnni, g4_block_q4_0, CODES_Q4, SCALE_D, OFFSET_Q4_0)
+QDOT_FN(q4_1_avx2, AVX2, dot_u8s8_avx2, g4_block_q4_1, CODES_Q4, SCALE_D, OFFSET_MIN)
+QDOT_FN(q4_1_vnni, VNNI, dot_u8s8_vnni, g4_block_q4_1, CODES_Q4, SCALE_D, OFFSET_MIN)
+QDOT_FN(q5_0_avx2, AVX2, dot_u8s8_avx2, g4_block_q5_0, CODES_Q5, SCALE_D, OFFSET_Q5_0)
+QDOT_FN(q5_0_vnni, VNNI, dot_u8s8_vnni, g4_block_q5_0, CODES_Q5, SCALE_D, OFFSET_Q5_0)
+QDOT_FN(q5_1_avx2, AVX2, dot_u8s8_avx2, g4_block_q5_1, CODES_Q5, SCALE_D, OFFSET_MIN)
+QDOT_FN(q5_1_vnni, VNNI, dot_u8s8_vnni, g4_block_q5_1, CODES_Q5, SCALE_D, OFFSET_MIN)
+
+typedef float (*qdot_fn)(const void *w, const g4_block_q8a *x, int64_t n);
+
+/* VNNI, four rows at a time, for the symmetric types (w = d·(q − k), q
+ * unsigned): each activation block is loaded once for the four rows, and
+ * the − k·Σx term rides in the accumulator operand of the dot instruction,
+ * so a block costs one dot, one conversion and one multiply-add per row. */
+#define ROWS4_FN(NAME, BLOCK, CODES, K)                                                                     \
+    static void __attribute__((target(VNNI))) NAME(const void *w, size_t row_bytes, const g4_block_q8a *x,   \
+                                                     int64_t n, float *out) {                                \
+        const BLOCK *r0 = w, *r1 = (const BLOCK *)((const char *)w + row_bytes),                              \
+                    *r2 = (const BLOCK *)((const char *)w + 2 * row_bytes),                                   \
+                    *r3 = (const BLOCK *)((const char *)w + 3 * row_bytes);                                   \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                          \
+        const __m256i offset = _mm256_set1_epi8((char)(K));                                                  \
+        for (int64_t b = 0; b < n / 32; b++) {                                                               \
+            __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);                                       \
+            __m256i corr = _mm256_sub_epi32(_mm256_setzero_si256(),                                          \
+                                            _mm256_dpbusd_epi32(_mm256_setzero_si256(), offset, xq));        \
+            __m256 dx = _mm256_set1_ps(x[b].d);                                                              \
+            a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, CODES(&r0[b]), xq)),           \
+                                 _mm256_mul_ps(_mm256_set1_ps(half(r0[b].d)), dx), a0);                      \
+            a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, CODES(&r1[b]), xq)),           \
+                                 _mm256_mul_ps(_mm256_set1_ps(half(r1[b].d)), dx), a1);                      \
+            a2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, CODES(&r2[b]), xq)),           \
+                                 _mm256_mul_ps(_mm256_set1_ps(half(r2[b].d)), dx), a2);                      \
+            a3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, CODES(&r3[b]), xq)),           \
+                                 _mm256_mul_ps(_mm256_set1_ps(half(r3[b].d)), dx), a3);                      \
+        }                                                                                                    \
+        out[0] = hsum_ps(a0);                                                                                \
+        out[1] = hsum_ps(a1);                                                                                \
+        out[2] = hsum_ps(a2);                                                                                \
+        out[3] = hsum_ps(a3);                                                                                \
+    }
+
+/* Q8_0 as unsigned: q + 128 (a flip of the sign bit), offset 128. */
+#define CODES_Q8_U(b) _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b)->qs), _mm256_set1_epi8((char)0x80))
+ROWS4_FN(q8_0_rows4, g4_block_q8_0, CODES_Q8_U, 128)
+ROWS4_FN(q4_0_rows4, g4_block_q4_0, CODES_Q4, 8)
+ROWS4_FN(q5_0_rows4, g4_block_q5_0, CODES_Q5, 16)
+
+typedef void (*rows4_fn)(const void *w, size_t row_bytes, const g4_block_q8a *x, int64_t n, float *out);
+
+static qdot_fn simd_fn(g4_dtype t, int vnni) {
+    switch (t) {
+    case G4_DTYPE_Q8_0: return vnni ? q8_0_vnni : q8_0_avx2;
+    case G4_DTYPE_Q4_0: return vnni ? q4_0_vnni : q4_0_avx2;
+    case G4_DTYPE_Q4_1: return vnni ? q4_1_vnni : q4_1_avx2;
+    case G4_DTYPE_Q5_0: return vnni ? q5_0_vnni : q5_0_avx2;
+    case G4_DTYPE_Q5_1: return vnni ? q5_1_vnni : q5_1_avx2;
+    default: return NULL;
+    }
+}
+
+/* ---- dispatch ---- */
+
+static int variant = -2; /* chosen on first use */
+
+static int cpu_has(int v) {
+    __builtin_cpu_init();
+    if (v == 0) return 1;
+    if (v == 1) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return cpu_has(1) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512vnni");
+}
+
+int g4_qdot_set_variant(int v) {
+    if (v < 0 || v > 2 || !cpu_has(v)) return -1;
+    variant = v;
+    return 0;
+}
+
+int g4_qdot_variant(void) {
+    if (variant == -2) variant = cpu_has(2) ? 2 : cpu_has(1) ? 1 : 0;
+    return variant;
+}
+
+void g4_qdot_rows(g4_dtype t, const void *w, size_t row_bytes, int n_rows, const g4_block_q8a *x, int64_t n, float *out) {
+    int r = 0;
+    if (g4_qdot_variant() == 2) {
+        rows4_fn f = t == G4_DTYPE_Q8_0 ? q8_0_rows4 : t == G4_DTYPE_Q4_0 ? q4_0_rows4 : t == G4_DTYPE_Q5_0 ? q5_0_rows4 : NULL;
+        for (; f && r + 4 <= n_rows; r += 4) f((const char *)w + (size_t)r * row_bytes, row_bytes, x, n, out + r);
+    }
+    for (; r < n_rows; r++) out[r] = g4_qdot(t, (const char *)w + (size_t)r * row_bytes, x, n);
+}
+
+float g4_qdot(g4_dtype t, const void *w, const g4_block_q8a *x, int64_t n) {
+    int v = g4_qdot_variant();
+    qdot_fn f = v ? simd_fn(t, v == 2) : NULL;
+    return f ? f(w, x, n) : qdot_scalar(t, w, x, n);
+}
