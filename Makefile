@@ -49,6 +49,12 @@ $(BUILD)/tests/llama_logits: tests/interop/llama_logits.c
 	cc -O1 -std=c11 -I$(LLAMA_DIR)/include $< -L$(LLAMA_LIB) -l:libllama.v0.5.0.so -l:libggml.v0.5.0.so \
 	    -l:libggml-base.so -Wl,-rpath,$(abspath $(LLAMA_LIB)) -o $@
 
+$(BUILD)/tests/llama_bench: tests/interop/llama_bench.c
+	@test -f $(LLAMA_DIR)/include/llama.h || { echo "llama.cpp headers missing: run tools/fetch_llama.sh" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	cc -O2 -std=c11 -I$(LLAMA_DIR)/include $< -L$(LLAMA_LIB) -l:libllama.v0.5.0.so -l:libggml.v0.5.0.so \
+	    -l:libggml-base.so -Wl,-rpath,$(abspath $(LLAMA_LIB)) -o $@
+
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test
