@@ -199,6 +199,13 @@ typedef float (*qdot_fn)(const void *w, const g4_block_q8a *x, int64_t n);
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                          \
         const __m256i offset = _mm256_set1_epi8((char)(K));                                                  \
         for (int64_t b = 0; b < n / 32; b++) {                                                               \
+            if ((b & 1) == 0) { /* the next four rows' blocks: the hardware prefetcher alone falls behind */ \
+                const char *next = (const char *)&r0[b] + 4 * row_bytes;                                     \
+                _mm_prefetch(next, _MM_HINT_T0);                                                             \
+                _mm_prefetch(next + row_bytes, _MM_HINT_T0);                                                 \
+                _mm_prefetch(next + 2 * row_bytes, _MM_HINT_T0);                                             \
+                _mm_prefetch(next + 3 * row_bytes, _MM_HINT_T0);                                             \
+            }                                                                                                \
             __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);                                       \
             __m256i corr = _mm256_sub_epi32(_mm256_setzero_si256(),                                          \
                                             _mm256_dpbusd_epi32(_mm256_setzero_si256(), offset, xq));        \
