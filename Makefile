@@ -36,8 +36,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgemma4.a
 	$(CC) $(CFLAGS) -Itests/unit $< $(BUILD)/libgemma4.a -o $@ $(LDLIBS)
 
 # Every tests/unit/test_*.c is a program; the CLI tests run $(BUILD)/gemma4.
-test: all $(TESTS) $(BUILD)/tests/llama_logits
-	@set -e; for t in $(TESTS); do echo "== $$t"; GEMMA4=$(BUILD)/gemma4 LLAMA_LOGITS=$(BUILD)/tests/llama_logits $$t; done
+test: all $(TESTS) $(BUILD)/tests/llama_logits $(BUILD)/tests/llama_tokenize
+	@set -e; for t in $(TESTS); do echo "== $$t"; GEMMA4=$(BUILD)/gemma4 LLAMA_LOGITS=$(BUILD)/tests/llama_logits \
+	    LLAMA_TOKENIZE=$(BUILD)/tests/llama_tokenize $$t; done
 
 # llama.cpp as the independent second implementation (tools/fetch_llama.sh
 # fetches its prebuilt libraries and headers); built without our sanitizers.
@@ -54,6 +55,11 @@ $(BUILD)/tests/llama_bench: tests/interop/llama_bench.c
 	@mkdir -p $(dir $@)
 	cc -O2 -std=c11 -I$(LLAMA_DIR)/include $< -L$(LLAMA_LIB) -l:libllama.v0.5.0.so -l:libggml.v0.5.0.so \
 	    -l:libggml-base.so -Wl,-rpath,$(abspath $(LLAMA_LIB)) -o $@
+$(BUILD)/tests/llama_tokenize: tests/interop/llama_tokenize.c
+	@test -f $(LLAMA_DIR)/include/llama.h || { echo "llama.cpp headers missing: run tools/fetch_llama.sh" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	cc -O1 -std=c11 -D_GNU_SOURCE -I$(LLAMA_DIR)/include $< -L$(LLAMA_LIB) -l:libllama.v0.5.0.so -l:libggml.v0.5.0.so \
+	    -l:libggml-base.so -ljansson -Wl,-rpath,$(abspath $(LLAMA_LIB)) -o $@
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
 asan:

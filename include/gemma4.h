@@ -101,7 +101,9 @@ int gemma4_seq_clear(gemma4_context *ctx, int seq);
 /* Writes the model at src (checkpoint directory or GGUF file) as a GGUF file
  * llama.cpp can load, with tensors of `type`: f32, f16, bf16, q8_0, q4_0,
  * q4_1, q5_0, q5_1, q4_k, q5_k, q6_k or q4_k_m (docs/formats.md gives each
- * recipe). Tokenizer metadata comes along from a GGUF source. progress, if
+ * recipe). The tokenizer comes along: a checkpoint's tokenizer.json (with
+ * tokenizer_config.json and chat_template.jinja) as llama.cpp's converter
+ * writes it, or a GGUF source's tokenizer keys. progress, if
  * not NULL, is called after each tensor with bytes done and total. */
 int gemma4_convert(const char *src, const char *dst, const char *type,
                    void (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx);
@@ -110,9 +112,17 @@ int gemma4_convert(const char *src, const char *dst, const char *type,
  * Gemma 4 (arch: e2b, e4b, 26b-a4b, 31b, or tiny: a small E2B-like model with
  * the real vocabulary) or of the config.json at config_path (arch NULL), as
  * a GGUF file of tensor type `type`, streaming (never the whole model in
- * memory). branch_scale: see docs/formats.md (1 for realistic scale). */
-int gemma4_synth(const char *arch, const char *config_path, const char *type, const char *dst, uint64_t seed,
-                 float branch_scale, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx);
+ * memory). branch_scale: see docs/formats.md (1 for realistic scale).
+ * tokenizer_json: a tokenizer.json whose vocabulary, merges and special
+ * tokens go into the file (plus chat_template.jinja from its directory, if
+ * there is one), or NULL for a file without tokenizer. */
+int gemma4_synth(const char *arch, const char *config_path, const char *type, const char *dst,
+                 const char *tokenizer_json, uint64_t seed, float branch_scale,
+                 void (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx);
+
+/* A warning from the last gemma4_convert on this thread (e.g. a checkpoint
+ * without tokenizer.json converts to a file without tokenizer), or NULL. */
+const char *gemma4_last_warning(void);
 
 /* ---- sampling ---- */
 
@@ -131,6 +141,138 @@ void gemma4_sampler_free(gemma4_sampler *s);
 /* Applies temperature, top-k, top-p and min-p (transformers' order) and
  * draws a token. Ties in greedy mode go to the lowest id. */
 int32_t gemma4_sample(gemma4_sampler *s, const float *logits, int n_vocab);
+
+/* ---- text: tokenizer, chat prompts, output parsing (src/api/chat_api.c) ----
+ *
+ * A chat turn end to end:
+ *   gemma4_chat_render(model, messages_json, tools_json, &params, &prompt);
+ *   gemma4_tokenize(gemma4_model_tokenizer(model), prompt, strlen(prompt),
+ *                   GEMMA4_TOKENIZE_PARSE_SPECIAL, &ids, &n);
+ *   gemma4_eval(...), then per sampled id (until one of gemma4_chat_stop_tokens):
+ *     gemma4_detokenizer_push(d, id, &piece, &len);   // special tokens visible
+ *     gemma4_chat_parser_feed(p, piece, len);          // thought / content / tool-call events
+ * Memory the library returns through char ** or int32_t ** is freed with
+ * gemma4_free. */
+
+typedef struct gemma4_tokenizer gemma4_tokenizer;
+
+/* The model's own tokenizer (the checkpoint's tokenizer.json, or the GGUF
+ * file's tokenizer.ggml.* keys), or NULL if it came without one. It belongs
+ * to the model. */
+const gemma4_tokenizer *gemma4_model_tokenizer(const gemma4_model *model);
+/* A tokenizer.json on its own (Hugging Face format, BPE). */
+int gemma4_tokenizer_load(const char *tokenizer_json, gemma4_tokenizer **out);
+void gemma4_tokenizer_free(gemma4_tokenizer *tok);
+
+/* 1 + the highest token id. */
+int32_t gemma4_tokenizer_n_vocab(const gemma4_tokenizer *tok);
+/* The id of a token text (e.g. "<turn|>"), or -1. */
+int32_t gemma4_token_id(const gemma4_tokenizer *tok, const char *text);
+/* A token's text as stored (U+2581 for spaces), len bytes; NULL for no such id. */
+const char *gemma4_token_text(const gemma4_tokenizer *tok, int32_t id, size_t *len);
+/* The BOS id (2 for Gemma), or -1. */
+int32_t gemma4_token_bos(const gemma4_tokenizer *tok);
+
+enum {
+    GEMMA4_TOKENIZE_ADD_BOS = 1,       /* start with one BOS (not doubled if the text begins with "<bos>") */
+    GEMMA4_TOKENIZE_PARSE_SPECIAL = 2, /* special-token texts in the text become their ids (Hugging Face's default;
+                                          chat prompts need it). Without it they are ordinary text. */
+};
+/* UTF-8 text (len bytes; invalid UTF-8 is an error) -> *ids (n_ids entries). */
+int gemma4_tokenize(const gemma4_tokenizer *tok, const char *text, size_t len, int flags, int32_t **ids, size_t *n_ids);
+/* ids -> *text (NUL-terminated, *len bytes; len may be NULL). skip_special
+ * drops special tokens; otherwise they appear as their text. */
+int gemma4_detokenize(const gemma4_tokenizer *tok, const int32_t *ids, size_t n_ids, int skip_special, char **text,
+                      size_t *len);
+void gemma4_free(void *p);
+
+/* Streaming detokenizer: push ids as they are sampled; each push gives the
+ * text that became final (whole UTF-8 characters only; may be empty), valid
+ * until the next call. All pushes plus finish equal gemma4_detokenize. */
+typedef struct gemma4_detokenizer gemma4_detokenizer;
+int gemma4_detokenizer_new(const gemma4_tokenizer *tok, int skip_special, gemma4_detokenizer **out);
+int gemma4_detokenizer_push(gemma4_detokenizer *d, int32_t id, const char **text, size_t *len);
+/* Flushes what is held back and starts over. */
+int gemma4_detokenizer_finish(gemma4_detokenizer *d, const char **text, size_t *len);
+void gemma4_detokenizer_free(gemma4_detokenizer *d);
+
+#define GEMMA4_AUTO (-1)
+
+typedef struct gemma4_chat_params {
+    int enable_thinking;       /* <|think|> in the system turn (default 0) */
+    int add_generation_prompt; /* open the model's turn at the end (default 1) */
+    int preserve_thinking;     /* keep the reasoning of earlier tool-calling turns (default 0) */
+    /* With thinking off, end the generation prompt with the empty thought
+     * block <|channel>thought\n<channel|> (12B / 26B-A4B / 31B; E2B and E4B
+     * must not get it). GEMMA4_AUTO (default): from the model, on unless it
+     * has per-layer inputs (E2B/E4B); off when no model is given. */
+    int empty_thought_prefill;
+} gemma4_chat_params;
+
+gemma4_chat_params gemma4_chat_default_params(void);
+
+/* Renders a conversation into the prompt text, exactly as the official
+ * Gemma 4 chat template (July 2026) does. messages_json: a JSON array of
+ * OpenAI-style messages (system/developer, user, assistant with
+ * tool_calls, whose arguments are objects, and reasoning_content, tool).
+ * tools_json: NULL or a JSON array of {"type":"function","function":{name,
+ * description, parameters}}. model may be NULL (then the prefill is off
+ * unless asked for). params NULL: the defaults. */
+int gemma4_chat_render(const gemma4_model *model, const char *messages_json, const char *tools_json,
+                       const gemma4_chat_params *params, char **prompt);
+
+/* The ids that end a model turn: the model's EOS ids and, when its
+ * tokenizer has them, <eos>, <turn|> and <|tool_response>. Returns how many
+ * were written to ids (at most cap). */
+int gemma4_chat_stop_tokens(const gemma4_model *model, int32_t *ids, int cap);
+
+/* Streaming parser of model output (decoded with special tokens visible):
+ * thoughts (<|channel>thought ... <channel|>), visible content, tool calls
+ * (<|tool_call>call:NAME{...}<tool_call|>, arguments converted to JSON) and
+ * the end marker (<turn|>, <|tool_response> or <eos>), tolerant of the
+ * model's usual slips. Events come in order; feeding text whole or in any
+ * pieces gives the same events (up to how text is split). */
+typedef enum gemma4_chat_event_kind {
+    GEMMA4_CHAT_CONTENT,   /* visible text: text, len */
+    GEMMA4_CHAT_THOUGHT,   /* reasoning text: text, len */
+    GEMMA4_CHAT_TOOL_CALL, /* name, arguments (a compact JSON object), both NUL-terminated */
+    GEMMA4_CHAT_END,       /* the end marker: text */
+} gemma4_chat_event_kind;
+
+typedef struct gemma4_chat_event {
+    gemma4_chat_event_kind kind;
+    const char *text; /* not NUL-terminated: use len */
+    size_t len;
+    const char *name;
+    const char *arguments;
+} gemma4_chat_event;
+
+/* The event's pointers are valid during the call only. */
+typedef void (*gemma4_chat_event_fn)(void *user, const gemma4_chat_event *event);
+
+typedef struct gemma4_chat_parser gemma4_chat_parser;
+/* start_in_thought: the prompt ended inside a thought (it ends with
+ * "<|channel>thought\n", which the template writes after a tool response
+ * with thinking on). */
+int gemma4_chat_parser_new(int start_in_thought, gemma4_chat_event_fn on_event, void *user, gemma4_chat_parser **out);
+int gemma4_chat_parser_feed(gemma4_chat_parser *p, const char *text, size_t len);
+/* End of output without an end marker (token limit): flushes what is held. */
+int gemma4_chat_parser_finish(gemma4_chat_parser *p);
+/* 1 once an end marker has been seen (later input is ignored). */
+int gemma4_chat_parser_done(const gemma4_chat_parser *p);
+void gemma4_chat_parser_free(gemma4_chat_parser *p);
+
+/* User stop strings over streamed text: text that may begin a stop string is
+ * held back until decided; on a match the text before it is released and
+ * the rest dropped. */
+typedef struct gemma4_stop gemma4_stop;
+int gemma4_stop_new(const char *const *stops, size_t n_stops, gemma4_stop **out);
+/* *out, *out_len: the text now safe to show (valid until the next call).
+ * Returns 1 when a stop string matched, 0 if not, -1 on error. */
+int gemma4_stop_feed(gemma4_stop *s, const char *text, size_t len, const char **out, size_t *out_len);
+/* End of the stream: releases the held-back text. */
+void gemma4_stop_flush(gemma4_stop *s, const char **out, size_t *out_len);
+void gemma4_stop_free(gemma4_stop *s);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,8 @@ done
 # node/npm/git may come from elsewhere than Debian (e.g. nodesource): check the commands
 command -v git >/dev/null 2>&1 || need="$need git"
 command -v npm >/dev/null 2>&1 || need="$need npm"
+# tmux drives the interactive `gemma4 chat` test
+command -v tmux >/dev/null 2>&1 || need="$need tmux"
 if [ -n "$need" ]; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq

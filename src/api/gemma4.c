@@ -1,9 +1,10 @@
 /* The public C API (include/gemma4.h) over the model, cache and forward pass. */
-#include "gemma4.h"
+#include "api/api_internal.h"
 
 #include "model/forward.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "model/model_tokenizer.h"
 #include "model/params.h"
 #include "model/convert.h"
 #include "model/released_configs.h"
@@ -14,10 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct gemma4_model {
-    g4_model *m;
-};
 
 struct gemma4_context {
     gemma4_model *model;
@@ -30,9 +27,11 @@ struct gemma4_context {
     int8_t *want_buf;
 };
 
-static _Thread_local g4_error last_error;
+static _Thread_local g4_error last_error, last_warning;
 
 const char *gemma4_last_error(void) { return last_error.msg; }
+const char *gemma4_last_warning(void) { return last_warning.msg[0] ? last_warning.msg : NULL; }
+g4_error *g4_api_error(void) { return &last_error; }
 
 static int fail(const char *msg) { return g4_fail(&last_error, "%s", msg); }
 
@@ -41,6 +40,8 @@ int gemma4_model_load(const char *path, gemma4_model **out) {
     gemma4_model *gm = calloc(1, sizeof *gm);
     if (!gm) return fail("out of memory");
     if (g4_model_load(path, &gm->m, &last_error)) { free(gm); return -1; }
+    gm->tok.tok = gm->m->tok;
+    gm->tok.bos_id = gm->m->tok ? gm->m->cfg.bos_token_id : -1;
     *out = gm;
     return 0;
 }
@@ -92,19 +93,28 @@ void gemma4_model_get_info(const gemma4_model *model, gemma4_model_info *info) {
 
 int gemma4_convert(const char *src, const char *dst, const char *type,
                    void (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx) {
+    last_warning.msg[0] = 0;
     g4_ftype ft;
     if (g4_ftype_parse(type, &ft)) return g4_fail(&last_error, "unknown type \"%s\" (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m)", type);
     g4_model *m;
     if (g4_model_load(src, &m, &last_error)) return -1;
     const char *base = strrchr(src, '/');
     base = base && base[1] ? base + 1 : src;
-    int rc = g4_convert(m, base, dst, ft, NULL, NULL, progress, progress_ctx, &last_error);
+    /* A checkpoint directory: its tokenizer.json as llama.cpp writes it (a
+     * GGUF source's tokenizer keys are copied by g4_convert). */
+    char tok_path[4096];
+    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", src);
+    g4_tokenizer_source tok = {&m->cfg, m->tok, m->tok ? tok_path : NULL, src, NULL};
+    if (m->ckpt && !m->tok)
+        g4_fail(&last_warning, "%s has no tokenizer.json: %s gets no tokenizer (tokenizer.ggml.model = none)", src, dst);
+    int rc = g4_convert(m, base, dst, ft, m->ckpt ? g4_tokenizer_gguf_write : NULL, &tok, progress, progress_ctx, &last_error);
     g4_model_free(m);
     return rc;
 }
 
-int gemma4_synth(const char *arch, const char *config_path, const char *type, const char *dst, uint64_t seed,
-                 float branch_scale, void (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx) {
+int gemma4_synth(const char *arch, const char *config_path, const char *type, const char *dst,
+                 const char *tokenizer_json, uint64_t seed, float branch_scale,
+                 void (*progress)(void *ctx, uint64_t done, uint64_t total), void *progress_ctx) {
     g4_ftype ft;
     if (g4_ftype_parse(type, &ft)) return g4_fail(&last_error, "unknown type \"%s\"", type);
     if (!(branch_scale > 0 && branch_scale <= 10)) return fail("branch scale must be in (0, 10]");
@@ -120,7 +130,15 @@ int gemma4_synth(const char *arch, const char *config_path, const char *type, co
     if (rc) return -1;
     char name[64];
     snprintf(name, sizeof name, "gemma4-%s-synthetic", arch ? arch : "custom");
-    rc = g4_synth(&cfg, name, dst, ft, seed, branch_scale, NULL, NULL, progress, progress_ctx, &last_error);
+    /* the tokenizer, and a chat_template.jinja beside it if there is one */
+    char tmpl[4096] = "";
+    if (tokenizer_json) {
+        const char *slash = strrchr(tokenizer_json, '/');
+        snprintf(tmpl, sizeof tmpl, "%.*schat_template.jinja", slash ? (int)(slash - tokenizer_json + 1) : 0, tokenizer_json);
+    }
+    g4_tokenizer_source tok = {&cfg, NULL, tokenizer_json, NULL, tokenizer_json ? tmpl : NULL};
+    rc = g4_synth(&cfg, name, dst, ft, seed, branch_scale, tokenizer_json ? g4_tokenizer_gguf_write : NULL, &tok,
+                  progress, progress_ctx, &last_error);
     g4_config_free(&cfg);
     return rc;
 }

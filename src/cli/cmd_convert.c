@@ -33,6 +33,7 @@ static int run(const char *src, const char *dst, const char *type, const char *w
         fprintf(stderr, "\ngemma4: %s\n", gemma4_last_error());
         return 1;
     }
+    if (gemma4_last_warning()) fprintf(stderr, "gemma4: warning: %s\n", gemma4_last_warning());
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fprintf(stderr, "wrote %s (%s) in %.1f s\n", dst, type, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
     return 0;
@@ -46,7 +47,8 @@ int cmd_convert(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: gemma4 convert CHECKPOINT_DIR OUT.gguf [--type TYPE]\n\n"
-                   "Writes a Hugging Face checkpoint as a GGUF file llama.cpp can load.\n"
+                   "Writes a Hugging Face checkpoint as a GGUF file llama.cpp can load, with its tokenizer\n"
+                   "(tokenizer.json, tokenizer_config.json, chat_template.jinja) when it has one.\n"
                    "TYPE: %s (default bf16). Norms and scales stay f32.\n", types);
             return 0;
         }
@@ -83,16 +85,17 @@ int cmd_quantize(int argc, char **argv) {
 }
 
 int cmd_synth(int argc, char **argv) {
-    const char *arch = NULL, *config = NULL, *type = "q8_0", *out = NULL;
+    const char *arch = NULL, *config = NULL, *type = "q8_0", *out = NULL, *tokenizer = NULL;
     uint64_t seed = 0;
     float branch = 1.0f;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: gemma4 synth --arch e2b|e4b|26b-a4b|31b|tiny [--type TYPE] -o OUT.gguf\n"
-                   "       gemma4 synth --config config.json [--type TYPE] -o OUT.gguf\n\n"
+            printf("usage: gemma4 synth --arch e2b|e4b|26b-a4b|31b|tiny [--type TYPE] [--tokenizer tokenizer.json] -o OUT.gguf\n"
+                   "       gemma4 synth --config config.json [--type TYPE] [--tokenizer tokenizer.json] -o OUT.gguf\n\n"
                    "Writes a model with random weights in the exact released shapes, for speed and memory\n"
                    "measurements. TYPE: %s (default q8_0).\n"
+                   "  --tokenizer PATH    put this tokenizer.json (and chat_template.jinja beside it) in the file\n"
                    "  --seed N            random seed (default 0)\n"
                    "  --branch-scale X    scale of the post-branch norm weights (default 1)\n", types);
             return 0;
@@ -101,6 +104,7 @@ int cmd_synth(int argc, char **argv) {
         const char *v = argv[++i];
         if (!strcmp(a, "--arch")) arch = v;
         else if (!strcmp(a, "--config")) config = v;
+        else if (!strcmp(a, "--tokenizer")) tokenizer = v;
         else if (!strcmp(a, "--type") || !strcmp(a, "-t")) type = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
         else if (!strcmp(a, "--seed")) { if (arg_u64(a, v, &seed)) return 2; }
@@ -110,7 +114,7 @@ int cmd_synth(int argc, char **argv) {
     if (!out || (!arch) == (!config)) { fprintf(stderr, "gemma4 synth: give -o and one of --arch or --config\n"); return 2; }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (gemma4_synth(arch, config, type, out, seed, branch, progress_bar, (void *)"writing")) {
+    if (gemma4_synth(arch, config, type, out, tokenizer, seed, branch, progress_bar, (void *)"writing")) {
         fprintf(stderr, "\ngemma4: %s\n", gemma4_last_error());
         return 1;
     }

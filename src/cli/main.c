@@ -10,6 +10,10 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"run", cmd_run, "answer one prompt in the chat format, streamed"},
+    {"chat", cmd_chat, "an interactive chat"},
+    {"tokenize", cmd_tokenize, "text to token ids"},
+    {"detokenize", cmd_detokenize, "token ids to text"},
     {"info", cmd_info, "architecture, parameter counts and memory needs of a model"},
     {"logits", cmd_logits, "write the logits of every position of a prompt to a file"},
     {"generate", cmd_generate, "continue a prompt of token ids and print the new ids"},

@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include "model/gguf_hparams.h"
+#include "model/model_tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@ int g4_model_load(const char *path, g4_model **out, g4_error *err) {
     } else {
         rc = gguf_open(path, &m->gguf, err) || g4_config_from_gguf(m->gguf, &m->cfg, err);
     }
-    if (rc || g4_weights_bind(&m->w, &m->cfg, m->ckpt, m->gguf, err)) {
+    if (rc || g4_weights_bind(&m->w, &m->cfg, m->ckpt, m->gguf, err) ||
+        g4_model_tokenizer_load(path, m->gguf, &m->tok, err)) {
         g4_model_free(m);
         return -1;
     }
@@ -31,6 +33,7 @@ int g4_model_load(const char *path, g4_model **out, g4_error *err) {
 void g4_model_free(g4_model *m) {
     if (!m) return;
     g4_weights_free(&m->w, &m->cfg);
+    g4_tok_free(m->tok);
     if (m->ckpt) ckpt_close(m->ckpt);
     if (m->gguf) gguf_close(m->gguf);
     g4_config_free(&m->cfg);

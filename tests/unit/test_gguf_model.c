@@ -86,13 +86,15 @@ static void exact_round_trips(void) {
     }
 }
 
-/* Quantised files against the float32 checkpoint. Bounds (measured
- * 2026-11-25 on e-like, a 64-wide random model that amplifies every
- * perturbation; K types fall back to 32-blocks on its 64-element rows):
- * q8_0 KL 0.020 / top-1 95%, q4_0 KL 1.84 / 42.5%. The bounds leave 2x on KL
- * and 10 points on top-1, and order the types: 8-bit must beat 4-bit. */
+/* Quantised files against the float32 checkpoint. Measured 2026-11-25 on
+ * e-like (a 64-wide random model that amplifies every perturbation), with
+ * activations quantised to 8 bits for the integer dot products as llama.cpp
+ * does (src/ops/qdot.c): q8_0 KL 0.044 / top-1 92.5%, q4_0 KL 1.88 / 42.5%
+ * (dequantise-and-dot in float gave 0.020 / 95% and 1.84 / 42.5%). The bounds
+ * leave 2x on KL and 10 points on top-1, and order the types: 8-bit must
+ * beat 4-bit. */
 static void quantised_quality(void) {
-    struct { const char *type; double max_kl, min_top1; } types[] = {{"q8_0", 0.04, 0.85}, {"q4_0", 3.7, 0.325}};
+    struct { const char *type; double max_kl, min_top1; } types[] = {{"q8_0", 0.09, 0.825}, {"q4_0", 3.8, 0.325}};
     int n, V1 = 0, V2 = 0;
     int32_t *ids = case_ids("tests/fixtures/e-like", &n);
     float *ref = logits("tests/fixtures/e-like", ids, n, &V1);
