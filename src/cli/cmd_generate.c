@@ -2,6 +2,7 @@
  * print the new ids on one line. */
 #include "cli/args.h"
 #include "cli/common.h"
+#include "cli/textgen.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,27 +30,32 @@ static int is_eos(const gemma4_model_info *in, int32_t id) {
 int cmd_generate(int argc, char **argv) {
     model_opts o;
     model_opts_init(&o);
-    gemma4_sampler_params sp = gemma4_sampler_default_params();
+    gen_opts g;
+    gen_opts_init(&g);
+    g.n_predict = 24;
     int32_t *ids = NULL;
-    int n_ids = 0, n_predict = 24, ignore_eos = 0, rc = 2;
+    int n_ids = 0, ignore_eos = 0, rc = 2;
     const char *v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(); free(ids); return 0; }
         int r = model_opts_parse(&o, argc, argv, &i);
+        if (!r) r = gen_opts_parse(&g, argc, argv, &i);
         if (r < 0) goto done;
         if (r) continue;
         if (!strcmp(a, "--ignore-eos")) { ignore_eos = 1; continue; }
-        if (!(v = arg_value(argc, argv, &i))) goto done;
-        if (!strcmp(a, "--ids")) { free(ids); if (arg_ids(a, v, &ids, &n_ids)) goto done; }
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if (arg_int(a, v, 0, 1 << 30, &n_predict)) goto done; }
-        else if (!strcmp(a, "--temp")) { if (arg_float(a, v, 0, 100, &sp.temperature)) goto done; }
-        else if (!strcmp(a, "--top-k")) { if (arg_int(a, v, 0, 1 << 30, &sp.top_k)) goto done; }
-        else if (!strcmp(a, "--top-p")) { if (arg_float(a, v, 1e-6, 1, &sp.top_p)) goto done; }
-        else if (!strcmp(a, "--min-p")) { if (arg_float(a, v, 0, 1, &sp.min_p)) goto done; }
-        else if (!strcmp(a, "--seed")) { if (arg_u64(a, v, &sp.seed)) goto done; }
-        else { fprintf(stderr, "gemma4 generate: unknown option %s\n", a); goto done; }
+        if (!strcmp(a, "--ids")) {
+            free(ids);
+            if (!(v = arg_value(argc, argv, &i)) || arg_ids(a, v, &ids, &n_ids)) goto done;
+        } else {
+            fprintf(stderr, "gemma4 generate: unknown option %s\n", a);
+            goto done;
+        }
     }
+    if (g.n_stops) { fprintf(stderr, "gemma4 generate: --stop needs text; generate works on ids (use gemma4 run)\n"); goto done; }
+    if (g.n_predict < 0) { fprintf(stderr, "gemma4 generate: -n must be given as a count\n"); goto done; }
+    int n_predict = g.n_predict;
+    gemma4_sampler_params sp = g.sampling;
     if (!ids) { fprintf(stderr, "gemma4 generate: --ids is required\n"); goto done; }
     if (!o.ctx.n_ctx) o.ctx.n_ctx = n_ids + n_predict;
     gemma4_model *m;

@@ -11,7 +11,7 @@ typedef struct model_opts {
 } model_opts;
 
 #define MODEL_OPTS_HELP \
-    "  -m, --model PATH     checkpoint directory (config.json + *.safetensors)\n" \
+    "  -m, --model PATH     GGUF file or checkpoint directory (config.json + *.safetensors)\n" \
     "  -t, --threads N      worker threads (default: all CPUs)\n" \
     "      --ctx N          context length in tokens (default: min(model maximum, 8192))\n" \
     "      --batch N        tokens per forward pass (default 256; 1 = token by token)\n"
