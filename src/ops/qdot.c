@@ -232,6 +232,101 @@ ROWS4_FN(q4_0_rows4, g4_block_q4_0, CODES_Q4, 8)
 ROWS4_FN(q5_0_rows4, g4_block_q5_0, CODES_Q5, 16)
 
 typedef void (*rows4_fn)(const void *w, size_t row_bytes, const g4_block_q8a *x, int64_t n, float *out);
+/* AVX-512 VNNI, four rows and two blocks per iteration: one 512-bit dot per
+ * row covers two blocks, and the eight f16 scales of the iteration (4 rows ×
+ * 2 blocks) are converted by one instruction, multiplied by the activation
+ * scales once and spread to each row's lanes by one permute. XPERM arranges
+ * the two activation blocks in the lane order CODES512 produces; IDX (lane
+ * 15 first) picks each lane's scale from row 0's pair, and
+ * with IDX says which 32-bit lanes hold the second block. An odd last block goes
+ * through the 256-bit step. */
+#define ROWS4_512_FN(NAME, BLOCK, CODES512, CODES256, K, XPERM, IDX)                                      \
+    static void __attribute__((target(VNNI512))) NAME(const void *w, size_t row_bytes, const g4_block_q8a *x,   \
+                                                        int64_t n, float *out) {                                \
+        const BLOCK *r0 = w, *r1 = (const BLOCK *)((const char *)w + row_bytes),                                 \
+                    *r2 = (const BLOCK *)((const char *)w + 2 * row_bytes),                                      \
+                    *r3 = (const BLOCK *)((const char *)w + 3 * row_bytes);                                      \
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                             \
+        const __m512i offset = _mm512_set1_epi8((char)(K));                                                     \
+        const __m512i i0 = _mm512_set_epi32(IDX),                                                                         \
+                      i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(2)), i2 = _mm512_add_epi32(i0, _mm512_set1_epi32(4)), \
+                      i3 = _mm512_add_epi32(i0, _mm512_set1_epi32(6));                                          \
+        int64_t nb = n / 32, b = 0;                                                                             \
+        for (; b + 2 <= nb; b += 2) {                                                                           \
+            const char *next = (const char *)&r0[b] + 4 * row_bytes;                                            \
+            _mm_prefetch(next, _MM_HINT_T0);                                                                    \
+            _mm_prefetch(next + row_bytes, _MM_HINT_T0);                                                        \
+            _mm_prefetch(next + 2 * row_bytes, _MM_HINT_T0);                                                    \
+            _mm_prefetch(next + 3 * row_bytes, _MM_HINT_T0);                                                    \
+            __m512i xq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[b].qs)), \
+                                            _mm256_loadu_si256((const __m256i *)x[b + 1].qs), 1);               \
+            xq = XPERM(xq);                                                                                     \
+            __m512i corr = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, xq)); \
+            __m128i h = _mm_cvtsi32_si128(PAIR(r0, b));                                   \
+            h = _mm_insert_epi32(h, PAIR(r1, b), 1);                                      \
+            h = _mm_insert_epi32(h, PAIR(r2, b), 2);                                      \
+            h = _mm_insert_epi32(h, PAIR(r3, b), 3);                                      \
+            __m256 dx = _mm256_castpd_ps(_mm256_broadcastsd_pd(                                                 \
+                _mm_castps_pd(_mm_unpacklo_ps(_mm_set_ss(x[b].d), _mm_set_ss(x[b + 1].d)))));                  \
+            __m512 sd = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(h), dx));                          \
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, CODES512(r0, b), xq)),            \
+                                 _mm512_permutexvar_ps(i0, sd), a0);                                            \
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, CODES512(r1, b), xq)),            \
+                                 _mm512_permutexvar_ps(i1, sd), a1);                                            \
+            a2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, CODES512(r2, b), xq)),            \
+                                 _mm512_permutexvar_ps(i2, sd), a2);                                            \
+            a3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, CODES512(r3, b), xq)),            \
+                                 _mm512_permutexvar_ps(i3, sd), a3);                                            \
+        }                                                                                                       \
+        float t[4] = {0, 0, 0, 0};                                                                              \
+        if (b < nb) {                                                                                           \
+            const __m256i off = _mm256_set1_epi8((char)(K));                                                   \
+            __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);                                          \
+            __m256i corr = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), off, xq)); \
+            t[0] = hsum_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, CODES256(&r0[b]), xq)),   \
+                                         _mm256_set1_ps(half(r0[b].d) * x[b].d)));                              \
+            t[1] = hsum_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, CODES256(&r1[b]), xq)),   \
+                                         _mm256_set1_ps(half(r1[b].d) * x[b].d)));                              \
+            t[2] = hsum_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, CODES256(&r2[b]), xq)),   \
+                                         _mm256_set1_ps(half(r2[b].d) * x[b].d)));                              \
+            t[3] = hsum_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, CODES256(&r3[b]), xq)),   \
+                                         _mm256_set1_ps(half(r3[b].d) * x[b].d)));                              \
+        }                                                                                                       \
+        out[0] = _mm512_reduce_add_ps(a0) + t[0];                                                               \
+        out[1] = _mm512_reduce_add_ps(a1) + t[1];                                                               \
+        out[2] = _mm512_reduce_add_ps(a2) + t[2];                                                               \
+        out[3] = _mm512_reduce_add_ps(a3) + t[3];                                                               \
+    }
+
+/* Two blocks' f16 scales in one 32-bit lane. */
+#define PAIR(r, b) ((int)((uint32_t)(r)[b].d | (uint32_t)(r)[(b) + 1].d << 16))
+#define VNNI512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
+/* Q4_0: codes as [q0 low nibbles, q1 low, q0 high, q1 high] (16 bytes each),
+ * so the activations go [x0[0:16], x1[0:16], x0[16:32], x1[16:32]]: lanes
+ * 0–3 and 8–11 are block b, 4–7 and 12–15 block b+1. */
+static inline __m512i __attribute__((target(VNNI512))) codes_q4_x2(const g4_block_q4_0 *r, int64_t b) {
+    __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)r[b].qs)),
+                                        _mm_loadu_si128((const __m128i *)r[b + 1].qs), 1);
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(t), _mm256_srli_epi16(t, 4), 1);
+    return _mm512_and_si512(z, _mm512_set1_epi8(15));
+}
+static inline __m512i __attribute__((target(VNNI512))) xperm_q4(__m512i x) {
+    return _mm512_shuffle_i64x2(x, x, _MM_SHUFFLE(3, 1, 2, 0));
+}
+/* Q8_0: codes q + 128, block b in lanes 0–7, b+1 in 8–15. */
+static inline __m512i __attribute__((target(VNNI512))) codes_q8_x2(const g4_block_q8_0 *r, int64_t b) {
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)r[b].qs)),
+                                   _mm256_loadu_si256((const __m256i *)r[b + 1].qs), 1);
+    return _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
+}
+static inline __m512i __attribute__((target(VNNI512))) xperm_none(__m512i x) { return x; }
+/* _mm512_set_epi32 takes lanes 15 .. 0; the scale vector is [r0b0, r0b1, r1b0, r1b1, ...]. */
+#define IDX_Q4 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0
+#define IDX_Q8 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0
+ROWS4_512_FN(q4_0_rows4x2, g4_block_q4_0, codes_q4_x2, CODES_Q4, 8, xperm_q4, IDX_Q4)
+ROWS4_512_FN(q8_0_rows4x2, g4_block_q8_0, codes_q8_x2, CODES_Q8_U, 128, xperm_none, IDX_Q8)
+
+
 
 static qdot_fn simd_fn(g4_dtype t, int vnni) {
     switch (t) {
@@ -252,25 +347,30 @@ static int cpu_has(int v) {
     __builtin_cpu_init();
     if (v == 0) return 1;
     if (v == 1) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    return cpu_has(1) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512vnni");
+    if (v == 2)
+        return cpu_has(1) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512vnni");
+    return cpu_has(2) && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
 }
 
 int g4_qdot_set_variant(int v) {
-    if (v < 0 || v > 2 || !cpu_has(v)) return -1;
+    if (v < 0 || v > 3 || !cpu_has(v)) return -1;
     variant = v;
     return 0;
 }
 
 int g4_qdot_variant(void) {
-    if (variant == -2) variant = cpu_has(2) ? 2 : cpu_has(1) ? 1 : 0;
+    if (variant == -2) variant = cpu_has(3) ? 3 : cpu_has(2) ? 2 : cpu_has(1) ? 1 : 0;
     return variant;
 }
 
 void g4_qdot_rows(g4_dtype t, const void *w, size_t row_bytes, int n_rows, const g4_block_q8a *x, int64_t n, float *out) {
     int r = 0;
-    if (g4_qdot_variant() == 2) {
-        rows4_fn f = t == G4_DTYPE_Q8_0 ? q8_0_rows4 : t == G4_DTYPE_Q4_0 ? q4_0_rows4 : t == G4_DTYPE_Q5_0 ? q5_0_rows4 : NULL;
+    int v = g4_qdot_variant(), has512 = v == 3;
+    if (v >= 2) {
+        rows4_fn f = t == G4_DTYPE_Q8_0 ? (has512 ? q8_0_rows4x2 : q8_0_rows4)
+                   : t == G4_DTYPE_Q4_0 ? (has512 ? q4_0_rows4x2 : q4_0_rows4)
+                   : t == G4_DTYPE_Q5_0 ? q5_0_rows4 : NULL;
         for (; f && r + 4 <= n_rows; r += 4) f((const char *)w + (size_t)r * row_bytes, row_bytes, x, n, out + r);
     }
     for (; r < n_rows; r++) out[r] = g4_qdot(t, (const char *)w + (size_t)r * row_bytes, x, n);
@@ -278,6 +378,6 @@ void g4_qdot_rows(g4_dtype t, const void *w, size_t row_bytes, int n_rows, const
 
 float g4_qdot(g4_dtype t, const void *w, const g4_block_q8a *x, int64_t n) {
     int v = g4_qdot_variant();
-    qdot_fn f = v ? simd_fn(t, v == 2) : NULL;
+    qdot_fn f = v ? simd_fn(t, v >= 2) : NULL;
     return f ? f(w, x, n) : qdot_scalar(t, w, x, n);
 }

@@ -32,8 +32,9 @@ float g4_qdot(g4_dtype t, const void *w, const g4_block_q8a *x, int64_t n);
  * decode path, where several rows share each activation block. */
 void g4_qdot_rows(g4_dtype t, const void *w, size_t row_bytes, int n_rows, const g4_block_q8a *x, int64_t n, float *out);
 
-/* The variants, for tests: 0 scalar, 1 AVX2, 2 AVX-512 VNNI; -1 if the CPU
- * lacks it. */
+/* The variants, for tests: 0 scalar, 1 AVX2, 2 AVX-512 VNNI (256-bit), 3
+ * AVX-512 VNNI with the 512-bit two-block row kernels (needs BW and DQ too);
+ * set_variant returns -1 if the CPU lacks it. */
 int g4_qdot_set_variant(int variant);
 int g4_qdot_variant(void);
 

@@ -14,14 +14,15 @@ static float frand(void) { return (float)rand() / RAND_MAX * 2 - 1; }
 
 int main(void) {
     const g4_dtype types[] = {G4_DTYPE_Q8_0, G4_DTYPE_Q4_0, G4_DTYPE_Q4_1, G4_DTYPE_Q5_0, G4_DTYPE_Q5_1};
-    const int64_t n = 1536;
     const int rows = 11; /* not a multiple of 4: the four-row kernel and the tail both run */
     srand(5);
+    int variants = 0;
+    /* 49 blocks: the two-block kernels' odd last block */
+    for (int64_t n = 1536; n <= 1568; n += 32) {
     float *x = malloc(sizeof(float) * n), *wf = malloc(sizeof(float) * n);
     g4_block_q8a *xq = malloc(sizeof *xq * (size_t)(n / 32));
     for (int64_t i = 0; i < n; i++) x[i] = frand() * (i % 97 == 0 ? 8 : 1);
     g4_quantize_activations(x, xq, n);
-    int variants = 0;
     for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
         g4_dtype t = types[k];
         size_t row_bytes = g4_dtype_row_bytes(t, n);
@@ -30,7 +31,7 @@ int main(void) {
             for (int64_t i = 0; i < n; i++) wf[i] = frand() * (r + 1) * 0.1f;
             g4_quantize_row(t, wf, w + (size_t)r * row_bytes, n);
         }
-        float ref[16], got[16], deq[1536];
+        float ref[16], got[16], deq[1568];
         CHECK(g4_qdot_set_variant(0) == 0, "scalar variant");
         for (int r = 0; r < rows; r++) ref[r] = g4_qdot(t, w + (size_t)r * row_bytes, xq, n);
         /* the integer path against float dequantise-and-dot: only the
@@ -41,7 +42,7 @@ int main(void) {
             for (int64_t i = 0; i < n; i++) { exact += (double)deq[i] * x[i]; mag += fabs((double)deq[i] * x[i]); }
             CHECK(fabs(ref[r] - exact) <= 0.01 * mag, "%s row %d: integer dot %g vs float %g", g4_dtype_name(t), r, ref[r], exact);
         }
-        for (int v = 1; v <= 2; v++) {
+        for (int v = 1; v <= 3; v++) {
             if (g4_qdot_set_variant(v) != 0) continue;
             variants |= 1 << v;
             g4_qdot_rows(t, w, row_bytes, rows, xq, n, got);
@@ -52,10 +53,12 @@ int main(void) {
         }
         free(w);
     }
-    printf("test_qdot: variants checked against scalar: %s%s\n", variants & 2 ? "AVX2 " : "", variants & 4 ? "AVX-512 VNNI" : "");
-    g4_qdot_set_variant(0);
     free(x);
     free(wf);
     free(xq);
+    }
+    printf("test_qdot: variants checked against scalar: %s%s%s\n", variants & 2 ? "AVX2 " : "", variants & 4 ? "AVX-512 VNNI " : "",
+           variants & 8 ? "AVX-512 VNNI 512-bit" : "");
+    g4_qdot_set_variant(0);
     return check_exit("test_qdot");
 }
