@@ -113,9 +113,11 @@ void g4_row_to_f32(const g4_tensor *W, int64_t row, float *out) {
     }
 }
 
+/* One product: float activations x, or (quantised weights) xq. */
 typedef struct {
     const g4_tensor *W;
     const float *x;
+    const g4_block_q8a *xq;
     float *y;
     int n;
 } matmul_job;
@@ -130,16 +132,9 @@ static void matmul_rows(void *p, int begin, int end, int thread) {
         for (int t = 0; t < j->n; t++) j->y[(int64_t)t * out + o] = g4_dot_row(j->W, o, j->x + (int64_t)t * in);
 }
 
-typedef struct {
-    const g4_tensor *W;
-    const g4_block_q8a *xq;
-    float *y;
-    int n;
-} qmatmul_job;
-
 static void qmatmul_rows(void *p, int begin, int end, int thread) {
     (void)thread;
-    const qmatmul_job *j = p;
+    const matmul_job *j = p;
     int64_t in = j->W->shape[1], out = j->W->shape[0], nb = in / 32;
     size_t row_bytes = g4_dtype_row_bytes(j->W->dtype, in);
     float tmp[16];
@@ -162,11 +157,11 @@ void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, f
     if (g4_qdot_supported(W->dtype) && in % 32 == 0 &&
         (xq = g4_threadpool_scratch(pool, sizeof *xq * (size_t)(in / 32) * (size_t)n))) {
         for (int t = 0; t < n; t++) g4_quantize_activations(x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
-        qmatmul_job qjob = {W, xq, y, n};
+        matmul_job qjob = {W, NULL, xq, y, n};
         g4_parallel_for(pool, (int)W->shape[0], qmatmul_rows, &qjob);
         return;
     }
-    matmul_job job = {W, x, y, n};
+    matmul_job job = {W, x, NULL, y, n};
     int64_t out = W->shape[0];
     /* Small products are not worth waking the workers for. */
     if (out * W->shape[1] * n < 32768) matmul_rows(&job, 0, (int)out, 0);
