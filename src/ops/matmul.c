@@ -70,15 +70,7 @@ float g4_dot_row(const g4_tensor *W, int64_t row, const float *x) {
     case G4_DTYPE_F32: return dot_f32(p, x, in);
     case G4_DTYPE_BF16: return dot_bf16(p, x, in);
     case G4_DTYPE_F16: return dot_f16(p, x, in);
-    case G4_DTYPE_Q8_0:
-    case G4_DTYPE_Q4_0:
-    case G4_DTYPE_Q4_1:
-    case G4_DTYPE_Q5_0:
-    case G4_DTYPE_Q5_1:
-    case G4_DTYPE_Q4_K:
-    case G4_DTYPE_Q5_K:
-    case G4_DTYPE_Q6_K: return g4_quant_dot_row(W->dtype, p, x, in);
-    default: return 0; /* the loader admits only the types above */
+    default: return g4_quant_dot_row(W->dtype, p, x, in); /* 0 for types the loader never admits */
     }
 }
 
@@ -101,15 +93,7 @@ void g4_row_to_f32(const g4_tensor *W, int64_t row, float *out) {
         for (int64_t i = 0; i < in; i++) out[i] = g4_f16_to_f32(w[i]);
         break;
     }
-    case G4_DTYPE_Q8_0:
-    case G4_DTYPE_Q4_0:
-    case G4_DTYPE_Q4_1:
-    case G4_DTYPE_Q5_0:
-    case G4_DTYPE_Q5_1:
-    case G4_DTYPE_Q4_K:
-    case G4_DTYPE_Q5_K:
-    case G4_DTYPE_Q6_K: g4_dequantize_row(W->dtype, p, out, in); break;
-    default: break;
+    default: g4_dequantize_row(W->dtype, p, out, in); break; /* block types; a no-op for others */
     }
 }
 

@@ -6,7 +6,8 @@
 #include "ops/tensor.h"
 #include "util/threadpool.h"
 
-/* x: [n][in] row-major, y: [n][out]. W must be 2-D; F32, F16 or BF16. */
+/* x: [n][in] row-major, y: [n][out]. W must be 2-D: F32, F16, BF16 or a GGML
+ * block type (those with an integer kernel go through src/ops/qdot.c). */
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y);
 
 /* Dot product of row `row` of W with x (length in). */
