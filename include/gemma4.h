@@ -95,6 +95,14 @@ int gemma4_eval(gemma4_context *ctx, int seq, const int32_t *tokens, int n, floa
 int gemma4_seq_length(const gemma4_context *ctx, int seq);
 /* Forgets everything cached for seq. */
 int gemma4_seq_clear(gemma4_context *ctx, int seq);
+/* Makes dst a copy of src (all cached positions): fork a cached prompt
+ * prefix, then continue dst with its own tokens. */
+int gemma4_seq_copy(gemma4_context *ctx, int src, int dst);
+/* Keeps only positions < n_keep of seq. Sliding-window layers keep a ring of
+ * window - 1 + n_batch rows, so this fails (seq unchanged, -1) when more
+ * than n_batch positions would be dropped: then clear and re-prefill, or
+ * keep a copy (gemma4_seq_copy) made at the prefix's end. */
+int gemma4_seq_truncate(gemma4_context *ctx, int seq, int n_keep);
 
 /* ---- GGUF files ---- */
 
@@ -273,6 +281,40 @@ int gemma4_stop_feed(gemma4_stop *s, const char *text, size_t len, const char **
 /* End of the stream: releases the held-back text. */
 void gemma4_stop_flush(gemma4_stop *s, const char **out, size_t *out_len);
 void gemma4_stop_free(gemma4_stop *s);
+
+/* ---- structured output: grammar-constrained decoding (src/grammar) ----
+ *
+ *   gemma4_grammar_from_json_schema(tok, schema_or_NULL, &g);   // once per schema
+ *   gemma4_matcher_new(g, &m);                                   // once per generation
+ *   per step: gemma4_matcher_mask(m, logits, n_vocab); id = gemma4_sample(...);
+ *             gemma4_matcher_accept(m, id);
+ * A grammar is compiled against a tokenizer, is immutable and may be shared
+ * between threads; a matcher belongs to one generation. Once the grammar is
+ * complete only end-of-turn tokens are allowed. */
+typedef struct gemma4_grammar gemma4_grammar;
+typedef struct gemma4_matcher gemma4_matcher;
+
+/* schema_json NULL: any JSON value. Otherwise a JSON Schema; keywords that
+ * are not supported are an error (never silently ignored). */
+int gemma4_grammar_from_json_schema(const gemma4_tokenizer *tok, const char *schema_json, gemma4_grammar **out);
+/* A grammar in the user grammar format (docs/grammar.md). */
+int gemma4_grammar_from_text(const gemma4_tokenizer *tok, const char *grammar_text, gemma4_grammar **out);
+/* Gemma tool calls (<|tool_call>call:NAME{...}<tool_call|>) whose arguments
+ * match the declared tools' parameter schemas. tools_json as for
+ * gemma4_chat_render; choice: "auto" (text and/or tool calls), "required"
+ * (at least one tool call) or a tool name (a call of that tool). */
+int gemma4_grammar_for_tools(const gemma4_tokenizer *tok, const char *tools_json, const char *choice,
+                             gemma4_grammar **out);
+void gemma4_grammar_free(gemma4_grammar *g);
+
+int gemma4_matcher_new(const gemma4_grammar *g, gemma4_matcher **out);
+void gemma4_matcher_free(gemma4_matcher *m);
+/* Sets the logits of the tokens the grammar does not allow next to -INFINITY. */
+int gemma4_matcher_mask(gemma4_matcher *m, float *logits, int n_vocab);
+/* Advances over a sampled token; -1 if the grammar does not allow it. */
+int gemma4_matcher_accept(gemma4_matcher *m, int32_t token);
+/* 1 when the text so far is complete (only end-of-turn tokens may follow). */
+int gemma4_matcher_is_complete(const gemma4_matcher *m);
 
 #ifdef __cplusplus
 }

@@ -253,3 +253,14 @@ int gemma4_seq_clear(gemma4_context *ctx, int seq) {
     ctx->kv.seq[seq].n_past = 0;
     return 0;
 }
+
+int gemma4_seq_copy(gemma4_context *ctx, int src, int dst) {
+    if (src < 0 || src >= ctx->params.n_seq || dst < 0 || dst >= ctx->params.n_seq)
+        return g4_fail(&last_error, "sequence %d or %d out of range", src, dst);
+    return g4_kv_cache_copy_seq(&ctx->kv, &ctx->model->m->cfg, src, dst, &last_error);
+}
+
+int gemma4_seq_truncate(gemma4_context *ctx, int seq, int n_keep) {
+    if (seq < 0 || seq >= ctx->params.n_seq) return g4_fail(&last_error, "sequence %d out of range", seq);
+    return g4_kv_cache_truncate_seq(&ctx->kv, &ctx->model->m->cfg, seq, n_keep, &last_error);
+}

@@ -70,6 +70,45 @@ int g4_kv_cache_reserve(g4_kv_cache *kv, const g4_config *cfg, int seq, int n_po
     return 0;
 }
 
+int g4_kv_cache_copy_seq(g4_kv_cache *kv, const g4_config *cfg, int src, int dst, g4_error *err) {
+    if (src == dst) return 0;
+    const g4_seq_kv *from = &kv->seq[src];
+    if (g4_kv_cache_reserve(kv, cfg, dst, from->n_past, err)) return -1;
+    g4_seq_kv *to = &kv->seq[dst];
+    for (int l = 0; l < cfg->n_layers; l++) {
+        const g4_layer_kv *a = &from->layer[l];
+        g4_layer_kv *b = &to->layer[l];
+        if (!a->k) continue;
+        int64_t rows = a->ring ? a->ring : from->n_past;
+        size_t bytes = (size_t)rows * (size_t)a->row_size * sizeof(float);
+        memcpy(b->k, a->k, bytes);
+        memcpy(b->v, a->v, bytes);
+    }
+    to->n_past = from->n_past;
+    return 0;
+}
+
+int g4_kv_cache_truncate_seq(g4_kv_cache *kv, const g4_config *cfg, int seq, int n_keep, g4_error *err) {
+    g4_seq_kv *sq = &kv->seq[seq];
+    if (n_keep < 0 || n_keep > sq->n_past)
+        return g4_fail(err, "cannot keep %d positions of a sequence that has %d", n_keep, sq->n_past);
+    for (int l = 0; l < cfg->n_layers; l++) {
+        const g4_layer_kv *lk = &sq->layer[l];
+        if (!lk->k || !lk->ring) continue;
+        /* The next token at n_keep attends back to n_keep - (window - 1); the
+         * ring still holds the last `ring` positions before n_past. */
+        int64_t needed = (int64_t)n_keep - (cfg->sliding_window - 1);
+        int64_t oldest = (int64_t)sq->n_past - lk->ring;
+        if (needed < 0) needed = 0;
+        if (oldest < 0) oldest = 0;
+        if (needed < oldest)
+            return g4_fail(err, "cannot rewind from %d to %d positions: the sliding-window cache keeps only %lld "
+                                "positions behind the window", sq->n_past, n_keep, (long long)(lk->ring - (cfg->sliding_window - 1)));
+    }
+    sq->n_past = n_keep;
+    return 0;
+}
+
 void g4_kv_cache_free(g4_kv_cache *kv, const g4_config *cfg) {
     if (kv->seq) {
         for (int s = 0; s < kv->n_seq; s++) {

@@ -39,6 +39,14 @@ void g4_kv_cache_free(g4_kv_cache *kv, const g4_config *cfg);
 /* Makes room for positions < n_positions in every full-attention layer of seq. */
 int g4_kv_cache_reserve(g4_kv_cache *kv, const g4_config *cfg, int seq, int n_positions, g4_error *err);
 
+/* Makes dst hold exactly what src holds (prefix reuse: fork a cached prompt). */
+int g4_kv_cache_copy_seq(g4_kv_cache *kv, const g4_config *cfg, int src, int dst, g4_error *err);
+
+/* Keeps positions < n_keep of seq. Fails (cache unchanged) when a sliding
+ * layer's ring no longer holds the window behind n_keep: more than n_batch
+ * positions would be dropped. */
+int g4_kv_cache_truncate_seq(g4_kv_cache *kv, const g4_config *cfg, int seq, int n_keep, g4_error *err);
+
 /* Slot of position pos in a layer's rows. */
 static inline int64_t g4_kv_slot(const g4_layer_kv *lk, int64_t pos) { return lk->ring ? pos % lk->ring : pos; }
 
