@@ -5,8 +5,8 @@ override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc -Iinclude 
 override LDLIBS += -ljansson -lm -pthread
 BUILD   ?= build
 
-LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/ops/*.c src/model/*.c src/sample/*.c src/api/*.c src/tok/*.c src/chat/*.c)
-CLI_SRC  := $(wildcard src/cli/*.c)
+LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/ops/*.c src/model/*.c src/sample/*.c src/grammar/*.c src/api/*.c src/tok/*.c src/chat/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c src/serve/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/released_configs.o
@@ -28,8 +28,9 @@ $(BUILD)/libgemma4.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# The binary also carries the HTTP server (libmicrohttpd).
 $(BUILD)/gemma4: $(CLI_OBJ) $(BUILD)/libgemma4.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lmicrohttpd
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgemma4.a
 	@mkdir -p $(dir $@)

@@ -3,7 +3,7 @@
 # suite needs too), with sudo when not root. Does nothing when all is there.
 set -eu
 need=""
-for pkg in gcc make libc6-dev libjansson-dev; do
+for pkg in gcc make libc6-dev libjansson-dev libmicrohttpd-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ "${1:-}" = "--test" ]; then
