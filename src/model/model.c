@@ -2,6 +2,7 @@
 
 #include "model/gguf_hparams.h"
 #include "model/model_tokenizer.h"
+#include "model/repack.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ int g4_model_load(const char *path, g4_model **out, g4_error *err) {
     } else {
         rc = gguf_open(path, &m->gguf, err) || g4_config_from_gguf(m->gguf, &m->cfg, err);
     }
-    if (rc || g4_weights_bind(&m->w, &m->cfg, m->ckpt, m->gguf, err) ||
+    if (rc || g4_weights_bind(&m->w, &m->cfg, m->ckpt, m->gguf, err) || g4_weights_repack(&m->w, &m->cfg, err) ||
         g4_model_tokenizer_load(path, m->gguf, &m->tok, err)) {
         g4_model_free(m);
         return -1;

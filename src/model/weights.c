@@ -241,6 +241,8 @@ int g4_weights_list(const g4_config *c, g4_tensor_spec **out, int *n, g4_error *
 
 void g4_weights_free(g4_weights *w, const g4_config *c) {
     (void)c;
+    for (int i = 0; i < w->n_repacked; i++) free(w->repacked[i]);
+    free(w->repacked);
     free(w->vectors);
     free(w->layer);
     memset(w, 0, sizeof *w);

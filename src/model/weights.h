@@ -59,6 +59,8 @@ typedef struct g4_weights {
     g4_tensor lm_head;          /* [V, D] */
     g4_layer_weights *layer;    /* [L] */
     float *vectors;             /* one allocation behind every float* above */
+    void **repacked;            /* buffers of the matrices model/repack.c regrouped */
+    int n_repacked;
 } g4_weights;
 
 /* Binds every tensor the config calls for, checking names, shapes and dtypes,

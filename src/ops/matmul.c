@@ -3,6 +3,9 @@
 #include "ops/half.h"
 #include "ops/quant.h"
 #include "ops/qdot.h"
+#include "ops/qdot_x16.h"
+
+#include <stdlib.h>
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -65,6 +68,14 @@ static float dot_f16(const uint16_t *w, const float *x, int64_t n) {
 
 float g4_dot_row(const g4_tensor *W, int64_t row, const float *x) {
     int64_t in = W->shape[W->ndim - 1];
+    if (W->repacked) { /* not on any hot path: the loader repacks only full matrix products */
+        float *w = malloc(sizeof(float) * (size_t)in), s = 0;
+        if (!w) return 0;
+        g4_x16_row_to_f32(W->dtype, W->data, row, in, w);
+        s = dot_f32(w, x, in);
+        free(w);
+        return s;
+    }
     const void *p = (const char *)W->data + (size_t)row * g4_dtype_row_bytes(W->dtype, in);
     switch (W->dtype) {
     case G4_DTYPE_F32: return dot_f32(p, x, in);
@@ -76,6 +87,10 @@ float g4_dot_row(const g4_tensor *W, int64_t row, const float *x) {
 
 void g4_row_to_f32(const g4_tensor *W, int64_t row, float *out) {
     int64_t in = W->shape[W->ndim - 1];
+    if (W->repacked) {
+        g4_x16_row_to_f32(W->dtype, W->data, row, in, out);
+        return;
+    }
     const void *p = (const char *)W->data + (size_t)row * g4_dtype_row_bytes(W->dtype, in);
     switch (W->dtype) {
     case G4_DTYPE_F32: {
@@ -134,6 +149,17 @@ static void qmatmul_rows(void *p, int begin, int end, int thread) {
     }
 }
 
+/* Repacked weights: groups of 16 rows are the unit of work. */
+static void x16_matmul_groups(void *p, int begin, int end, int thread) {
+    (void)thread;
+    const matmul_job *j = p;
+    int64_t in = j->W->shape[1], out = j->W->shape[0];
+    size_t group_bytes = G4_X16_ROWS * g4_dtype_row_bytes(j->W->dtype, in);
+    for (int g = begin; g < end; g++)
+        g4_x16_matmul_group(j->W->dtype, (const char *)j->W->data + (size_t)g * group_bytes, in, j->xq, j->n,
+                            j->y + (int64_t)g * G4_X16_ROWS, out);
+}
+
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y) {
     int64_t in = W->shape[1];
     /* Quantised weights: activations to 8 bits once, then integer dots. */
@@ -142,6 +168,10 @@ void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, f
         (xq = g4_threadpool_scratch(pool, sizeof *xq * (size_t)(in / 32) * (size_t)n))) {
         for (int t = 0; t < n; t++) g4_quantize_activations(x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
         matmul_job qjob = {W, NULL, xq, y, n};
+        if (W->repacked) {
+            g4_parallel_for(pool, (int)(W->shape[0] / G4_X16_ROWS), x16_matmul_groups, &qjob);
+            return;
+        }
         g4_parallel_for(pool, (int)W->shape[0], qmatmul_rows, &qjob);
         return;
     }

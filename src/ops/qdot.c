@@ -23,6 +23,7 @@ void g4_quantize_activations(const float *x, g4_block_q8a *out, int64_t n) {
         }
         out[b].d = d;
         out[b].sum = d * (float)sum;
+        out[b].isum = sum;
     }
 }
 

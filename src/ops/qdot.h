@@ -15,7 +15,8 @@
 
 /* 32 activations: x ≈ d·qs; sum = d·Σqs (for the weight types with an offset). */
 typedef struct g4_block_q8a {
-    float d, sum;
+    float d, sum;  /* scale, and d · Σ qs */
+    int32_t isum;  /* Σ qs, for kernels that correct code offsets in integers */
     int8_t qs[32];
 } g4_block_q8a;
 

@@ -3,6 +3,7 @@
  * each weight type against a double-precision sum, and the sampler. */
 #include "check.h"
 #include "gemma4.h"
+#include "ops/activation.h"
 #include "ops/half.h"
 #include "ops/matmul.h"
 #include "util/threadpool.h"
@@ -53,7 +54,7 @@ static void test_matmul(void) {
     struct { g4_dtype t; const void *data; size_t esz; } kinds[] = {
         {G4_DTYPE_F32, w, 4}, {G4_DTYPE_BF16, wb, 2}, {G4_DTYPE_F16, wh, 2}};
     for (int k = 0; k < 3; k++) {
-        g4_tensor W = {"w", kinds[k].t, 2, {out, in}, (int64_t)out * in, kinds[k].data, kinds[k].esz * out * in};
+        g4_tensor W = {"w", kinds[k].t, 2, {out, in}, (int64_t)out * in, kinds[k].data, kinds[k].esz * out * in, 0};
         g4_matmul(pool, &W, x, n, y);
         double worst = 0;
         float row[203];
@@ -113,7 +114,44 @@ static void test_sampler(void) {
     gemma4_sampler_free(s);
 }
 
+/* The vectorised tanh / exp behind softcap, GELU and softmax against double
+ * precision libm, over the range logits and activations take (and beyond):
+ * float rounding is about 6e-8 relative, the polynomial adds about as much. */
+static void test_activations(void) {
+    enum { N = 20003 }; /* not a multiple of 8: the scalar tails run too */
+    static float x[N], y[N], up[N];
+    double worst_cap = 0, worst_gelu = 0, worst_soft = 0;
+    for (int i = 0; i < N; i++) x[i] = -120.0f + 240.0f * (float)i / (N - 1);
+    memcpy(y, x, sizeof x);
+    g4_softcap(y, N, 30.0f);
+    for (int i = 0; i < N; i++) worst_cap = fmax(worst_cap, fabs(y[i] - 30.0 * tanh(x[i] / 30.0)));
+    for (int i = 0; i < N; i++) { x[i] = -12.0f + 24.0f * (float)i / (N - 1); up[i] = 1.0f; }
+    g4_gelu_gate(y, x, up, N);
+    for (int i = 0; i < N; i++) {
+        double g = 0.5 * x[i] * (1 + tanh(0.7978845608028654 * (x[i] + 0.044715 * (double)x[i] * x[i] * x[i])));
+        /* where 1 + tanh cancels, float tanh's absolute error (≈1e-7) is
+         * what the result carries, scaled by x/2: bound the absolute error */
+        worst_gelu = fmax(worst_gelu, fabs(y[i] - g) / (1 + fabs(x[i])));
+    }
+    for (int i = 0; i < N; i++) x[i] = (float)((i * 7919) % 1000) / 37.0f - 20.0f;
+    x[5] = -INFINITY; /* a masked key */
+    memcpy(y, x, sizeof x);
+    g4_softmax(y, N);
+    double mx = -INFINITY, sum = 0;
+    for (int i = 0; i < N; i++) mx = fmax(mx, x[i]);
+    for (int i = 0; i < N; i++) sum += exp(x[i] - mx);
+    for (int i = 0; i < N; i++) worst_soft = fmax(worst_soft, fabs(y[i] - exp(x[i] - mx) / sum) / (exp(x[i] - mx) / sum + 1e-30));
+    CHECK(worst_cap <= 30 * 4e-7, "softcap: max |error| %g", worst_cap);
+    CHECK(worst_gelu <= 3e-7, "gelu: max |error| / (1 + |x|) %g", worst_gelu);
+    /* exp(y) of a float y carries |y|·2^-24 relative error from y's own
+     * rounding: about 2.4e-6 for the |y| <= 40 here */
+    CHECK(worst_soft <= 3e-6, "softmax: max relative error %g", worst_soft);
+    CHECK(y[5] < 1e-30f, "softmax of -inf: %g", y[5]);
+    printf("activations: softcap %.2g, gelu %.2g, softmax %.2g\n", worst_cap, worst_gelu, worst_soft);
+}
+
 int main(void) {
+    test_activations();
     test_half_conversions();
     test_matmul();
     test_sampler();

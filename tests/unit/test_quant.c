@@ -266,7 +266,7 @@ static void test_dot_and_matmul(void) {
         fill(w, rows * in, DIST_OUTLIERS);
         size_t rb = g4_dtype_row_bytes(t, in);
         for (int64_t r = 0; r < rows; r++) g4_quantize_row(t, w + r * in, q + r * rb, in);
-        g4_tensor W = {"w", t, 2, {rows, in}, rows * in, q, rows * rb};
+        g4_tensor W = {"w", t, 2, {rows, in}, rows * in, q, rows * rb, 0};
         for (int64_t r = 0; r < rows; r++) {
             g4_dequantize_row(t, q + r * rb, w + r * in, in);
             g4_row_to_f32(&W, r, row);

@@ -1,0 +1,47 @@
+/* Q4_0 / Q8_0 weights repacked for the 512-bit integer kernels.
+ *
+ * GGML's row layout (18- or 34-byte blocks, one row after another) makes a
+ * SIMD dot product spend most of its instructions gathering scales and
+ * shuffling codes. Repacked, 16 rows travel together: one 512-bit register
+ * holds four codes of each of the 16 rows, so a single VNNI instruction with
+ * a broadcast activation word advances all 16 dot products, and the 16 rows'
+ * scales of a block are one 256-bit load. The bytes are the same, only their
+ * order changes.
+ *
+ * A group of 16 rows of n columns (nb = n / 32 blocks) is stored as
+ *   codes:  nb blocks × CB bytes, block b as chunks of 64 bytes where bytes
+ *           4j .. 4j+3 of chunk k are row j's qs[4k .. 4k+3]
+ *           (Q4_0: 4 chunks, CB = 256; low nibbles hold elements 4k..4k+3,
+ *            high nibbles 16+4k..16+4k+3, as in the GGML block;
+ *            Q8_0: 8 chunks, CB = 512)
+ *   scales: nb × 16 f16, block b's scales of rows 0..15
+ * and groups follow one another, so rows r0 .. r0+15 (r0 a multiple of 16)
+ * sit where the plain layout has them, and a slice of whole groups (one
+ * expert, the up half of a fused gate/up matrix) is still a plain offset. */
+#ifndef G4_OPS_QDOT_X16_H
+#define G4_OPS_QDOT_X16_H
+
+#include "ops/qdot.h"
+#include "ops/tensor.h"
+
+#include <stdint.h>
+
+#define G4_X16_ROWS 16
+
+/* True if a [rows, cols] matrix of type t can be repacked (and the CPU has
+ * the 512-bit kernels that make it worth it). */
+int g4_x16_eligible(g4_dtype t, int64_t rows, int64_t cols);
+
+/* Repacks a [rows, cols] matrix (rows a multiple of 16) from src (plain rows)
+ * into dst (same size; the buffers must not overlap). */
+void g4_x16_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols);
+
+/* Row `row` of a repacked matrix, dequantised. */
+void g4_x16_row_to_f32(g4_dtype t, const void *data, int64_t row, int64_t cols, float *out);
+
+/* y[i·y_stride + j] = dot(row j of the group, token i's activations x[i·nb ..])
+ * for the 16 rows j of one group and n tokens. */
+void g4_x16_matmul_group(g4_dtype t, const void *group, int64_t cols, const g4_block_q8a *x, int n, float *y,
+                         int64_t y_stride);
+
+#endif
