@@ -15,7 +15,7 @@ static void release_pages(const void *p, size_t n) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-static int repack_one(g4_weights *w, g4_tensor *t, int release, g4_error *err) {
+static int repack_one(g4_weights *w, g4_tensor *t, g4_error *err) {
     if (!t->data || t->ndim < 2) return 0;
     int64_t rows = t->shape[t->ndim - 2], cols = t->shape[t->ndim - 1];
     if (!g4_x16_eligible(t->dtype, rows, cols)) return 0;
@@ -29,7 +29,7 @@ static int repack_one(g4_weights *w, g4_tensor *t, int release, g4_error *err) {
     size_t matrix_bytes = t->nbytes / (size_t)matrices;
     for (int64_t e = 0; e < matrices; e++)
         g4_x16_repack(t->dtype, (const char *)t->data + e * matrix_bytes, (char *)dst + e * matrix_bytes, rows, cols);
-    if (release) release_pages(t->data, t->nbytes);
+    release_pages(t->data, t->nbytes);
     owned[w->n_repacked++] = dst;
     t->data = dst;
     t->repacked = 1;
@@ -37,8 +37,9 @@ static int repack_one(g4_weights *w, g4_tensor *t, int release, g4_error *err) {
 }
 
 int g4_weights_repack(g4_weights *w, const g4_config *cfg, g4_error *err) {
-    /* the embedding table's rows are still looked up in the file */
-    if (repack_one(w, &w->lm_head, 0, err) || repack_one(w, &w->ple_model_proj, 1, err)) return -1;
+    /* The tied embedding table's rows are still looked up in the file, one
+     * per token: its pages fault back in as rows are used. */
+    if (repack_one(w, &w->lm_head, err) || repack_one(w, &w->ple_model_proj, err)) return -1;
     for (int l = 0; l < cfg->n_layers; l++) {
         g4_layer_weights *lw = &w->layer[l];
         g4_tensor *mats[] = {&lw->q_proj,          &lw->k_proj,       &lw->v_proj,     &lw->o_proj,
@@ -46,7 +47,7 @@ int g4_weights_repack(g4_weights *w, const g4_config *cfg, g4_error *err) {
                              &lw->experts_gate,    &lw->experts_up,   &lw->experts_down, &lw->ple_gate,
                              &lw->ple_proj};
         for (size_t i = 0; i < sizeof mats / sizeof *mats; i++)
-            if (repack_one(w, mats[i], 1, err)) return -1;
+            if (repack_one(w, mats[i], err)) return -1;
     }
     return 0;
 }
