@@ -10,7 +10,42 @@ int g4_qdot_supported(g4_dtype t) {
     return t == G4_DTYPE_Q8_0 || t == G4_DTYPE_Q4_0 || t == G4_DTYPE_Q4_1 || t == G4_DTYPE_Q5_0 || t == G4_DTYPE_Q5_1;
 }
 
+/* The same arithmetic eight lanes at a time (max of |x|, one multiply by
+ * the same reciprocal, round to nearest even), so bit-identical. */
+static void __attribute__((target("avx2,fma"))) quantize_block_avx2(const float *x, g4_block_q8a *out) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        m = _mm256_max_ps(m, _mm256_and_ps(v[k], abs_mask));
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float amax = _mm_cvtss_f32(h), d = amax / 127.0f, inv = d ? 1.0f / d : 0.0f;
+    __m256i q[4], sum = _mm256_setzero_si256();
+    for (int k = 0; k < 4; k++) {
+        q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], _mm256_set1_ps(inv)));
+        sum = _mm256_add_epi32(sum, q[k]);
+    }
+    /* int32 -> int8 (values are within ±127), then undo the packs' lane interleave */
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)out->qs, p);
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+    int total = _mm_cvtsi128_si32(s4);
+    out->d = d;
+    out->sum = d * (float)total;
+    out->isum = total;
+}
+
 void g4_quantize_activations(const float *x, g4_block_q8a *out, int64_t n) {
+    if (g4_qdot_variant() >= 1) {
+        for (int64_t b = 0; b < n / 32; b++) quantize_block_avx2(x + 32 * b, out + b);
+        return;
+    }
     for (int64_t b = 0; b < n / 32; b++, x += 32) {
         float amax = 0;
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));

@@ -68,7 +68,16 @@ int main(void) {
     float *x = malloc(sizeof(float) * n), *wf = malloc(sizeof(float) * n);
     g4_block_q8a *xq = malloc(sizeof *xq * (size_t)(n / 32));
     for (int64_t i = 0; i < n; i++) x[i] = frand() * (i % 97 == 0 ? 8 : 1);
+    CHECK(g4_qdot_set_variant(0) == 0, "scalar variant");
     g4_quantize_activations(x, xq, n);
+    /* the SIMD activation quantiser is bit-identical to the scalar one */
+    for (int v = 1; v <= 3; v++) {
+        g4_block_q8a *xv = malloc(sizeof *xv * (size_t)(n / 32));
+        if (g4_qdot_set_variant(v) != 0) { free(xv); continue; }
+        g4_quantize_activations(x, xv, n);
+        CHECK(memcmp(xv, xq, sizeof *xv * (size_t)(n / 32)) == 0, "variant %d activation blocks differ from scalar", v);
+        free(xv);
+    }
     for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
         g4_dtype t = types[k];
         size_t row_bytes = g4_dtype_row_bytes(t, n);
