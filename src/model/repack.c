@@ -2,10 +2,16 @@
 
 #include "ops/qdot_x16.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
 
 /* The mapped pages wholly inside [p, p + n): they were read once to repack
  * and are not needed any more, so drop them from this process's memory. */
@@ -13,6 +19,43 @@ static void release_pages(const void *p, size_t n) {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + n) & ~(page - 1);
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* A slice of a matrix's 16-row groups, repacked by one thread. */
+typedef struct {
+    g4_dtype type;
+    const char *src;
+    char *dst;
+    int64_t rows, cols;
+} repack_slice;
+
+static void *repack_slice_main(void *p) {
+    const repack_slice *r = p;
+    g4_x16_repack(r->type, r->src, r->dst, r->rows, r->cols);
+    return NULL;
+}
+
+/* Stacked experts [E, rows, cols] are E·rows rows of whole groups, so every
+ * matrix splits into slices of groups, one per CPU. */
+static void repack_parallel(g4_dtype type, const void *src, void *dst, int64_t rows, int64_t cols) {
+    enum { MAX_THREADS = 16 };
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t groups = rows / G4_X16_ROWS, n = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : cpus;
+    if (n > groups) n = groups;
+    size_t group_bytes = G4_X16_ROWS * g4_dtype_row_bytes(type, cols);
+    repack_slice slice[MAX_THREADS];
+    pthread_t thread[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        int64_t g0 = groups * i / n, g1 = groups * (i + 1) / n;
+        slice[i] = (repack_slice){type, (const char *)src + g0 * group_bytes, (char *)dst + g0 * group_bytes,
+                                  (g1 - g0) * G4_X16_ROWS, cols};
+        if (i > 0) started[i] = pthread_create(&thread[i], NULL, repack_slice_main, &slice[i]) == 0;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (i == 0 || !started[i]) repack_slice_main(&slice[i]); /* this thread's share, and any that failed to start */
+    for (int64_t i = 1; i < n; i++)
+        if (started[i]) pthread_join(thread[i], NULL);
 }
 
 static int repack_one(g4_weights *w, g4_tensor *t, g4_error *err) {
@@ -25,10 +68,13 @@ static int repack_one(g4_weights *w, g4_tensor *t, g4_error *err) {
     size_t bytes = (t->nbytes + 63) & ~(size_t)63;
     void *dst = aligned_alloc(64, bytes);
     if (!dst) return g4_fail(err, "out of memory repacking %s (%zu bytes)", t->name, t->nbytes);
+    /* Fault both ranges in with one call each instead of a page fault per
+     * page (costly under virtualisation); harmless where unsupported. */
+    madvise((void *)((uintptr_t)t->data & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1)), t->nbytes, MADV_POPULATE_READ);
+    madvise((void *)((uintptr_t)dst & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1)), bytes, MADV_HUGEPAGE);
+    madvise((void *)((uintptr_t)dst & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1)), bytes, MADV_POPULATE_WRITE);
     int64_t matrices = t->ndim == 3 ? t->shape[0] : 1;
-    size_t matrix_bytes = t->nbytes / (size_t)matrices;
-    for (int64_t e = 0; e < matrices; e++)
-        g4_x16_repack(t->dtype, (const char *)t->data + e * matrix_bytes, (char *)dst + e * matrix_bytes, rows, cols);
+    repack_parallel(t->dtype, t->data, dst, matrices * rows, cols);
     release_pages(t->data, t->nbytes);
     owned[w->n_repacked++] = dst;
     t->data = dst;
