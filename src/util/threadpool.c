@@ -1,7 +1,15 @@
 #include "util/threadpool.h"
 
+#include <immintrin.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+
+/* A decode step hands the workers hundreds of small jobs; waking a thread
+ * through the kernel costs more than many of them. So both sides spin
+ * briefly (about a tenth of a millisecond) before sleeping on the condition
+ * variables. */
+#define SPIN_ROUNDS 4096
 
 struct g4_threadpool {
     int n_threads;
@@ -12,9 +20,11 @@ struct g4_threadpool {
     g4_range_fn fn;
     void *ctx;
     int n_items;
-    unsigned generation; /* bumped for every job so workers see new work */
-    int pending;         /* workers still running the current job */
-    int quit;
+    atomic_uint generation; /* bumped for every job so workers see new work */
+    atomic_int pending;     /* workers still running the current job */
+    atomic_int sleepers;    /* workers blocked on work_ready */
+    atomic_int waiting;     /* the caller is blocked on work_done */
+    atomic_int quit;
     void *scratch;
     size_t scratch_bytes;
 };
@@ -36,17 +46,26 @@ static void *worker_main(void *arg) {
     int index = wa->index;
     free(wa);
     unsigned seen = 0;
-    pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->work_ready, &p->lock);
-        if (p->quit) break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->lock);
+        for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->generation) == seen && !atomic_load(&p->quit); i++)
+            _mm_pause();
+        if (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) {
+            pthread_mutex_lock(&p->lock);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (!atomic_load(&p->quit) && atomic_load(&p->generation) == seen)
+                pthread_cond_wait(&p->work_ready, &p->lock);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->lock);
+        }
+        if (atomic_load(&p->quit)) break;
+        seen = atomic_load(&p->generation);
         run_chunk(p, index);
-        pthread_mutex_lock(&p->lock);
-        if (--p->pending == 0) pthread_cond_signal(&p->work_done);
+        if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->waiting)) {
+            pthread_mutex_lock(&p->lock);
+            pthread_cond_signal(&p->work_done);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
-    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -74,7 +93,7 @@ g4_threadpool *g4_threadpool_new(int n_threads) {
 void g4_threadpool_free(g4_threadpool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->lock);
-    p->quit = 1;
+    atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->work_ready);
     pthread_mutex_unlock(&p->lock);
     for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
@@ -102,16 +121,23 @@ int g4_threadpool_size(const g4_threadpool *p) { return p ? p->n_threads : 1; }
 void g4_parallel_for(g4_threadpool *p, int n, g4_range_fn fn, void *ctx) {
     if (n <= 0) return;
     if (!p || p->n_threads == 1 || n == 1) { fn(ctx, 0, n, 0); return; }
-    pthread_mutex_lock(&p->lock);
     p->fn = fn;
     p->ctx = ctx;
     p->n_items = n;
-    p->pending = p->n_threads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->work_ready);
-    pthread_mutex_unlock(&p->lock);
+    atomic_store(&p->pending, p->n_threads - 1);
+    atomic_fetch_add(&p->generation, 1); /* publishes the job (sequentially consistent) */
+    if (atomic_load(&p->sleepers)) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->work_ready);
+        pthread_mutex_unlock(&p->lock);
+    }
     run_chunk(p, 0);
-    pthread_mutex_lock(&p->lock);
-    while (p->pending > 0) pthread_cond_wait(&p->work_done, &p->lock);
-    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->pending) > 0; i++) _mm_pause();
+    if (atomic_load(&p->pending) > 0) {
+        pthread_mutex_lock(&p->lock);
+        atomic_store(&p->waiting, 1);
+        while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->work_done, &p->lock);
+        atomic_store(&p->waiting, 0);
+        pthread_mutex_unlock(&p->lock);
+    }
 }
