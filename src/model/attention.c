@@ -51,24 +51,63 @@ typedef struct {
     g4_kv_cache *kv;
     g4_state *s;
     const g4_batch *b;
+    int parts; /* key ranges per (token, KV head): > 1 when there are too few pairs to keep the threads busy */
 } attend_job;
 
-/* One (token, query head) pair per work item. */
+/* One work item: a part of the keys of one token for the query heads that
+ * share one KV head. With a single part the result goes straight to
+ * s->attn; otherwise the partial sums wait in s->attn_parts for the merge. */
 static void attend_items(void *p, int begin, int end, int thread) {
+    (void)thread;
     const attend_job *j = p;
     const g4_layer_config *lc = &j->m->cfg.layer[j->l];
-    int hd = lc->head_dim, n_heads = j->m->cfg.n_heads, group = n_heads / lc->n_kv_heads;
-    float *scores = j->s->scores + (int64_t)thread * j->s->n_ctx;
+    int hd = lc->head_dim, n_heads = j->m->cfg.n_heads, n_kv = lc->n_kv_heads, group = n_heads / n_kv;
     for (int item = begin; item < end; item++) {
-        int t = item / n_heads, h = item % n_heads;
-        int64_t pos = j->b->pos[t];
-        int64_t first = 0;
+        int part = item % j->parts, pair = item / j->parts, t = pair / n_kv, g = pair % n_kv;
+        int64_t pos = j->b->pos[t], first = 0;
         if (lc->attn == G4_ATTN_SLIDING && pos - j->m->cfg.sliding_window + 1 > 0) first = pos - j->m->cfg.sliding_window + 1;
         const g4_layer_kv *lk = &j->kv->seq[seq_of(j->b, t)].layer[lc->kv_source];
-        int64_t kv_off = (int64_t)(h / group) * hd;
-        g4_attend(j->s->q + ((int64_t)t * n_heads + h) * hd, lk->k + kv_off, lk->v + kv_off, lk->row_size,
-                  g4_kv_slot(lk, first), (int)(pos - first + 1), lk->ring, hd, scores,
-                  j->s->attn + ((int64_t)t * n_heads + h) * hd);
+        g4_kv_view view = {lk->k + (int64_t)g * hd, lk->v + (int64_t)g * hd, lk->row_size, g4_kv_slot(lk, first), lk->ring, hd};
+        int n_keys = (int)(pos - first + 1);
+        int j0 = (int)((int64_t)n_keys * part / j->parts), j1 = (int)((int64_t)n_keys * (part + 1) / j->parts);
+        const float *q = j->s->q + ((int64_t)t * n_heads + (int64_t)g * group) * hd;
+        float *attn = j->s->attn + ((int64_t)t * n_heads + (int64_t)g * group) * hd;
+        if (j->parts == 1) {
+            float m[group], l[group];
+            g4_attend_part(&view, q, hd, group, j0, j1, attn, hd, m, l);
+            for (int h = 0; h < group; h++)
+                for (int d = 0; d < hd; d++) attn[(int64_t)h * hd + d] /= l[h];
+        } else {
+            float *out = j->s->attn_parts + (int64_t)item * group * (hd + 2);
+            g4_attend_part(&view, q, hd, group, j0, j1, out, hd, out + (int64_t)group * hd, out + (int64_t)group * (hd + 1));
+        }
+    }
+}
+
+/* Splits each (token, KV head) pair's keys so that every thread has work,
+ * keeping parts at 256 keys or more and all of them within s->attn_parts. */
+static int attention_parts(const g4_state *s, int pairs, int max_keys) {
+    int parts = 1;
+    while (pairs * parts * 2 <= 2 * s->n_threads && max_keys / (parts * 2) >= 256) parts *= 2;
+    return parts;
+}
+
+static void attend(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b) {
+    const g4_layer_config *lc = &m->cfg.layer[l];
+    int hd = lc->head_dim, n_heads = m->cfg.n_heads, n_kv = lc->n_kv_heads, group = n_heads / n_kv;
+    int max_keys = 0;
+    for (int t = 0; t < b->n; t++) {
+        int keys = lc->attn == G4_ATTN_SLIDING && b->pos[t] >= m->cfg.sliding_window ? m->cfg.sliding_window : b->pos[t] + 1;
+        if (keys > max_keys) max_keys = keys;
+    }
+    attend_job job = {m, l, kv, s, b, attention_parts(s, b->n * n_kv, max_keys)};
+    g4_parallel_for(pool, b->n * n_kv * job.parts, attend_items, &job);
+    if (job.parts == 1) return;
+    int64_t part_floats = (int64_t)group * (hd + 2);
+    for (int pair = 0; pair < b->n * n_kv; pair++) {
+        int t = pair / n_kv, g = pair % n_kv;
+        g4_attend_merge(job.parts, group, hd, s->attn_parts + (int64_t)pair * job.parts * part_floats, part_floats,
+                        s->attn + ((int64_t)t * n_heads + (int64_t)g * group) * hd, hd);
     }
 }
 
@@ -90,8 +129,7 @@ void g4_attention_block(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, 
     /* KV-shared layers read their source's cache */
     if (lc->kv_source == l && !kv_written) write_kv(m, l, kv, s, pool, b);
 
-    attend_job job = {m, l, kv, s, b};
-    g4_parallel_for(pool, b->n * c->n_heads, attend_items, &job);
+    attend(m, l, kv, s, pool, b);
 
     g4_matmul(pool, &lw->o_proj, s->attn, b->n, s->o);
     for (int t = 0; t < b->n; t++) {

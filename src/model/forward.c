@@ -42,7 +42,7 @@ int g4_state_init(g4_state *s, const g4_config *c, int n_batch, int n_seq, int n
     s->attn = alloc_floats(n * q, &failed);
     s->gate = alloc_floats(n * max_ffn, &failed);
     s->up = alloc_floats(n * max_ffn, &failed);
-    s->scores = alloc_floats((int64_t)n_threads * n_ctx, &failed);
+    s->attn_parts = alloc_floats(4 * (int64_t)n_threads * c->n_heads * (max_hd + 2), &failed);
     s->seq_new = calloc((size_t)n_seq, sizeof(int));
     s->kept_token = malloc(sizeof(int32_t) * (size_t)n);
     s->kept_pos = malloc(sizeof(int32_t) * (size_t)n);
@@ -69,7 +69,7 @@ int g4_state_init(g4_state *s, const g4_config *c, int n_batch, int n_seq, int n
 }
 
 void g4_state_free(g4_state *s) {
-    void *bufs[] = {s->h, s->x, s->o, s->q, s->k, s->v, s->attn, s->gate, s->up, s->scores, s->seq_new,
+    void *bufs[] = {s->h, s->x, s->o, s->q, s->k, s->v, s->attn, s->gate, s->up, s->attn_parts, s->seq_new,
                     s->kept_token, s->kept_pos, s->kept_seq,
                     s->ple, s->ple_gate, s->ple_row, s->moe_x, s->moe_in, s->moe_out, s->moe_logits, s->moe_weights,
                     s->moe_row_weight, s->moe_experts, s->moe_rows, s->logits};

@@ -46,7 +46,7 @@ typedef struct g4_state {
     float *ple;      /* [n][L·P] per-layer inputs */
     float *ple_gate; /* [n][P] */
     float *ple_row;  /* [L·P] one row of the per-layer token table */
-    float *scores;   /* [threads][n_ctx] attention scratch */
+    float *attn_parts; /* [4·threads][n_heads][hd_max + 2] partial attention of key ranges split across threads */
     int n_ctx;
     int n_seq;
     int *seq_new;    /* [n_seq] tokens of each sequence in the batch at hand */

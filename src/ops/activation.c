@@ -66,23 +66,27 @@ void g4_softcap(float *x, int n, float cap) {
     for (; i < n; i++) x[i] = cap * tanhf(x[i] / cap);
 }
 
-void g4_softmax(float *x, int n) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+double g4_exp_shifted(float *x, int n, float shift) {
     double sum = 0;
     int i = 0;
 #ifdef __AVX2__
     for (; i + 8 <= n; i += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(mx)));
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(shift)));
         _mm256_storeu_ps(x + i, e);
         __m128 h = _mm_add_ps(_mm256_castps256_ps128(e), _mm256_extractf128_ps(e, 1));
         h = _mm_add_ps(h, _mm_movehl_ps(h, h));
         sum += _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
     }
 #endif
-    for (; i < n; i++) { x[i] = expf(x[i] - mx); sum += x[i]; }
-    float inv = (float)(1.0 / sum);
-    for (i = 0; i < n; i++) x[i] *= inv;
+    for (; i < n; i++) { x[i] = expf(x[i] - shift); sum += x[i]; }
+    return sum;
+}
+
+void g4_softmax(float *x, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    float inv = (float)(1.0 / g4_exp_shifted(x, n, mx));
+    for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
 void g4_scale(float *x, int n, float s) {

@@ -11,6 +11,9 @@ void g4_gelu_gate(float *out, const float *gate, const float *up, int n);
 /* x = cap · tanh(x / cap) */
 void g4_softcap(float *x, int n, float cap);
 
+/* x[i] = exp(x[i] - shift); returns the sum. */
+double g4_exp_shifted(float *x, int n, float shift);
+
 /* In-place softmax over n values (float32, max-subtracted). */
 void g4_softmax(float *x, int n);
 

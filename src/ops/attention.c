@@ -2,6 +2,7 @@
 
 #include "ops/activation.h"
 
+#include <math.h>
 #include <string.h>
 
 #ifdef __AVX2__
@@ -30,28 +31,81 @@ static float dot(const float *a, const float *b, int n) {
     return s;
 }
 
-/* out += p · v */
-static void axpy(float *out, float p, const float *v, int n) {
+/* out = out · scale + p · v */
+static void scale_axpy(float *out, float scale, float p, const float *v, int n) {
     int i = 0;
 #ifdef __AVX2__
-    __m256 vp = _mm256_set1_ps(p);
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+    __m256 vp = _mm256_set1_ps(p), vs = _mm256_set1_ps(scale);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, _mm256_loadu_ps(v + i), _mm256_mul_ps(vs, _mm256_loadu_ps(out + i))));
 #endif
-    for (; i < n; i++) out[i] += p * v[i];
+    for (; i < n; i++) out[i] = out[i] * scale + p * v[i];
 }
 
-void g4_attend(const float *q, const float *K, const float *V, int64_t row_stride, int64_t first, int n_keys,
-               int64_t ring, int head_dim, float *scores, float *out) {
-    /* The visible slots are one run, or two where the ring wraps. */
-    int64_t run = ring && first + n_keys > ring ? ring - first : n_keys;
-    for (int j = 0; j < n_keys; j++) {
-        int64_t slot = j < run ? first + j : j - run;
-        scores[j] = dot(q, K + slot * row_stride, head_dim);
+static int64_t slot_of(const g4_kv_view *kv, int64_t j) {
+    int64_t s = kv->first + j;
+    return kv->ring && s >= kv->ring ? s - kv->ring : s;
+}
+
+/* Keys per chunk, and heads per pass (the chunk's scores live on the stack). */
+enum { CHUNK = 128, MAX_GROUP = 16 };
+
+static void attend_heads(const g4_kv_view *kv, const float *q, int64_t q_stride, int n_q, int j0, int j1, float *out,
+                         int64_t out_stride, float *m, float *l) {
+    int hd = kv->head_dim;
+    float sc[MAX_GROUP][CHUNK];
+    for (int h = 0; h < n_q; h++) {
+        m[h] = -INFINITY;
+        l[h] = 0;
+        memset(out + h * out_stride, 0, sizeof(float) * (size_t)hd);
     }
-    g4_softmax(scores, n_keys);
-    memset(out, 0, sizeof *out * (size_t)head_dim);
-    for (int j = 0; j < n_keys; j++) {
-        int64_t slot = j < run ? first + j : j - run;
-        axpy(out, scores[j], V + slot * row_stride, head_dim);
+    for (int c0 = j0; c0 < j1; c0 += CHUNK) {
+        int n = j1 - c0 < CHUNK ? j1 - c0 : CHUNK;
+        for (int j = 0; j < n; j++) {
+            const float *k = kv->K + slot_of(kv, c0 + j) * kv->row_stride;
+            for (int h = 0; h < n_q; h++) sc[h][j] = dot(q + h * q_stride, k, hd);
+        }
+        float rescale[MAX_GROUP];
+        for (int h = 0; h < n_q; h++) {
+            float cm = -INFINITY;
+            for (int j = 0; j < n; j++) cm = sc[h][j] > cm ? sc[h][j] : cm;
+            float mx = cm > m[h] ? cm : m[h];
+            rescale[h] = m[h] == -INFINITY ? 0.0f : expf(m[h] - mx);
+            m[h] = mx;
+            l[h] = l[h] * rescale[h] + (float)g4_exp_shifted(sc[h], n, mx);
+        }
+        for (int j = 0; j < n; j++) {
+            const float *v = kv->V + slot_of(kv, c0 + j) * kv->row_stride;
+            for (int h = 0; h < n_q; h++) scale_axpy(out + h * out_stride, j ? 1.0f : rescale[h], sc[h][j], v, hd);
+        }
+    }
+}
+
+void g4_attend_part(const g4_kv_view *kv, const float *q, int64_t q_stride, int n_q, int j0, int j1, float *out,
+                    int64_t out_stride, float *m, float *l) {
+    for (int h0 = 0; h0 < n_q; h0 += MAX_GROUP) {
+        int n = n_q - h0 < MAX_GROUP ? n_q - h0 : MAX_GROUP;
+        attend_heads(kv, q + h0 * q_stride, q_stride, n, j0, j1, out + h0 * out_stride, out_stride, m + h0, l + h0);
+    }
+}
+
+void g4_attend_merge(int n_parts, int n_q, int head_dim, const float *parts, int64_t part_stride, float *result,
+                     int64_t result_stride) {
+    const float *m = parts + (int64_t)n_q * head_dim, *l = m + n_q;
+    for (int h = 0; h < n_q; h++) {
+        float mx = -INFINITY;
+        for (int p = 0; p < n_parts; p++) mx = m[p * part_stride + h] > mx ? m[p * part_stride + h] : mx;
+        float *r = result + h * result_stride;
+        memset(r, 0, sizeof(float) * (size_t)head_dim);
+        double total = 0;
+        for (int p = 0; p < n_parts; p++) {
+            float mp = m[p * part_stride + h];
+            if (mp == -INFINITY) continue; /* an empty part */
+            float w = expf(mp - mx);
+            total += (double)w * l[p * part_stride + h];
+            scale_axpy(r, 1.0f, w, parts + p * part_stride + (int64_t)h * head_dim, head_dim);
+        }
+        float inv = (float)(1.0 / total);
+        for (int d = 0; d < head_dim; d++) r[d] *= inv;
     }
 }
