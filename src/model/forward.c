@@ -26,6 +26,7 @@ int g4_state_init(g4_state *s, const g4_config *c, int n_batch, int n_seq, int n
         if (lc->ffn_dim > max_ffn) max_ffn = lc->ffn_dim;
     }
     if (2 * c->moe_dim > max_ffn) max_ffn = 2 * c->moe_dim;
+    if (c->n_experts > max_ffn) max_ffn = c->n_experts; /* s->gate holds the router logits too */
     int64_t n = n_batch, D = c->hidden_size, q = (int64_t)c->n_heads * max_hd, LP = (int64_t)c->n_layers * c->ple_dim;
     int64_t K = c->top_k_experts;
     int failed = 0;
@@ -57,7 +58,6 @@ int g4_state_init(g4_state *s, const g4_config *c, int n_batch, int n_seq, int n
         s->moe_x = alloc_floats(n * D, &failed);
         s->moe_in = alloc_floats(n * D, &failed);
         s->moe_out = alloc_floats(n * D, &failed);
-        s->moe_logits = alloc_floats(c->n_experts, &failed);
         s->moe_weights = alloc_floats(n * K, &failed);
         s->moe_row_weight = alloc_floats(n, &failed);
         s->moe_experts = malloc(sizeof(int) * (size_t)(n * K));
@@ -71,7 +71,7 @@ int g4_state_init(g4_state *s, const g4_config *c, int n_batch, int n_seq, int n
 void g4_state_free(g4_state *s) {
     void *bufs[] = {s->h, s->x, s->o, s->q, s->k, s->v, s->attn, s->gate, s->up, s->attn_parts, s->seq_new,
                     s->kept_token, s->kept_pos, s->kept_seq,
-                    s->ple, s->ple_gate, s->ple_row, s->moe_x, s->moe_in, s->moe_out, s->moe_logits, s->moe_weights,
+                    s->ple, s->ple_gate, s->ple_row, s->moe_x, s->moe_in, s->moe_out, s->moe_weights,
                     s->moe_row_weight, s->moe_experts, s->moe_rows, s->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     memset(s, 0, sizeof *s);

@@ -38,7 +38,6 @@ typedef struct g4_state {
     float *moe_x;    /* [n][D] expert input (pre_feedforward_layernorm_2 of the residual) */
     float *moe_in;   /* [n][D] rows gathered for one expert */
     float *moe_out;  /* [n][D] */
-    float *moe_logits;     /* [E] router probabilities of one row */
     int *moe_experts;      /* [n][K] chosen experts per row */
     float *moe_weights;    /* [n][K] their weights */
     int *moe_rows;         /* [n] rows routed to the expert at hand */

@@ -8,17 +8,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-void g4_moe_route(const g4_model *m, int l, const float *residual, float *logits, int *experts, float *weights) {
+/* Router logits of every row at once (one matrix product): the router
+ * reads the FFN block's residual input through a weightless RMSNorm, then
+ * the learned scale vector, then D^-0.5. z: scratch [n][D]; logits: [n][E]. */
+static void router_logits(const g4_model *m, int l, g4_threadpool *pool, const float *residual, int n, float *z,
+                          float *logits) {
     const g4_config *c = &m->cfg;
     const g4_layer_weights *lw = &m->w.layer[l];
-    int D = c->hidden_size, E = c->n_experts, K = c->top_k_experts;
-    /* The router reads the FFN block's residual input: weightless RMSNorm,
-     * then the learned scale vector, then D^-0.5. */
-    float z[D];
-    g4_rmsnorm(z, residual, NULL, D, c->rms_eps);
+    int D = c->hidden_size;
     float root = (float)(1.0 / sqrt((double)D));
-    for (int i = 0; i < D; i++) z[i] = z[i] * lw->router_scale[i] * root;
-    for (int e = 0; e < E; e++) logits[e] = g4_dot_row(&lw->router_proj, e, z);
+    for (int t = 0; t < n; t++) {
+        float *zt = z + (int64_t)t * D;
+        g4_rmsnorm(zt, residual + (int64_t)t * D, NULL, D, c->rms_eps);
+        for (int i = 0; i < D; i++) zt[i] = zt[i] * lw->router_scale[i] * root;
+    }
+    g4_matmul(pool, &lw->router_proj, z, n, logits);
+}
+
+void g4_moe_route(const g4_model *m, int l, float *logits, int *experts, float *weights) {
+    const g4_config *c = &m->cfg;
+    const g4_layer_weights *lw = &m->w.layer[l];
+    int E = c->n_experts, K = c->top_k_experts;
     g4_softmax(logits, E); /* over all experts, before the top-k */
 
     /* Top-k by probability (ties: lower index first). */
@@ -52,10 +62,11 @@ void g4_moe(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n) {
     const g4_layer_weights *lw = &m->w.layer[l];
     int D = c->hidden_size, E = c->n_experts, K = c->top_k_experts, Im = c->moe_dim;
 
+    /* s->gate is free until the experts run: it holds the router logits */
+    router_logits(m, l, pool, s->h, n, s->moe_in, s->gate);
     for (int t = 0; t < n; t++) {
-        const float *r = s->h + (int64_t)t * D;
-        g4_moe_route(m, l, r, s->moe_logits, s->moe_experts + (int64_t)t * K, s->moe_weights + (int64_t)t * K);
-        g4_rmsnorm(s->moe_x + (int64_t)t * D, r, lw->pre_ffn_norm_2, D, c->rms_eps);
+        g4_moe_route(m, l, s->gate + (int64_t)t * E, s->moe_experts + (int64_t)t * K, s->moe_weights + (int64_t)t * K);
+        g4_rmsnorm(s->moe_x + (int64_t)t * D, s->h + (int64_t)t * D, lw->pre_ffn_norm_2, D, c->rms_eps);
     }
     memset(s->moe_out, 0, sizeof(float) * (size_t)n * D);
 

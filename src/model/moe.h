@@ -8,9 +8,10 @@
  * and leaves the weighted sum of their outputs in s->moe_out. */
 void g4_moe(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n);
 
-/* The router for one row: top_k expert indices (ascending) and their weights
- * (softmax over all experts, renormalised over the chosen, times
- * per_expert_scale). logits: scratch of n_experts floats. */
-void g4_moe_route(const g4_model *m, int l, const float *residual, float *logits, int *experts, float *weights);
+/* The router's choice for one row from its logits (n_experts floats,
+ * overwritten with the probabilities): top_k expert indices (ascending) and
+ * their weights (softmax over all experts, renormalised over the chosen,
+ * times per_expert_scale). */
+void g4_moe_route(const g4_model *m, int l, float *logits, int *experts, float *weights);
 
 #endif
