@@ -109,6 +109,25 @@ int g4_kv_cache_truncate_seq(g4_kv_cache *kv, const g4_config *cfg, int seq, int
     return 0;
 }
 
+int g4_kv_cache_fill_random(g4_kv_cache *kv, const g4_config *cfg, int seq, int n, g4_error *err) {
+    if (g4_kv_cache_reserve(kv, cfg, seq, n, err)) return -1;
+    g4_seq_kv *sq = &kv->seq[seq];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        g4_layer_kv *lk = &sq->layer[l];
+        if (!lk->k) continue;
+        int64_t rows = lk->ring && lk->ring < n ? lk->ring : n, count = rows * lk->row_size;
+        for (int64_t i = 0; i < count; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            float r = (float)(int32_t)(x >> 32) * (1.0f / 2147483648.0f); /* [-1, 1): keys and values are RMS-normed */
+            lk->k[i] = r;
+            lk->v[i] = -r;
+        }
+    }
+    sq->n_past = n;
+    return 0;
+}
+
 void g4_kv_cache_free(g4_kv_cache *kv, const g4_config *cfg) {
     if (kv->seq) {
         for (int s = 0; s < kv->n_seq; s++) {

@@ -47,6 +47,11 @@ int g4_kv_cache_copy_seq(g4_kv_cache *kv, const g4_config *cfg, int src, int dst
  * positions would be dropped. */
 int g4_kv_cache_truncate_seq(g4_kv_cache *kv, const g4_config *cfg, int seq, int n_keep, g4_error *err);
 
+/* For benchmarks: seq holds n positions of random keys and values, as if a
+ * prompt of that length had been run (decode speed at depth without the
+ * prefill's cost). */
+int g4_kv_cache_fill_random(g4_kv_cache *kv, const g4_config *cfg, int seq, int n, g4_error *err);
+
 /* Slot of position pos in a layer's rows. */
 static inline int64_t g4_kv_slot(const g4_layer_kv *lk, int64_t pos) { return lk->ring ? pos % lk->ring : pos; }
 
