@@ -127,8 +127,18 @@ static void matmul_rows(void *p, int begin, int end, int thread) {
     (void)thread;
     const matmul_job *j = p;
     int64_t in = j->W->shape[1], out = j->W->shape[0];
-    for (int o = begin; o < end; o++)
-        for (int t = 0; t < j->n; t++) j->y[(int64_t)t * out + o] = g4_dot_row(j->W, o, j->x + (int64_t)t * in);
+    /* Block types without an integer kernel (the K-quants): each row is
+     * decoded once, then dotted with every token. */
+    float *row = g4_dtype_is_quantized(j->W->dtype) ? malloc(sizeof(float) * (size_t)in) : NULL;
+    for (int o = begin; o < end; o++) {
+        if (row) {
+            g4_row_to_f32(j->W, o, row);
+            for (int t = 0; t < j->n; t++) j->y[(int64_t)t * out + o] = dot_f32(row, j->x + (int64_t)t * in, in);
+        } else {
+            for (int t = 0; t < j->n; t++) j->y[(int64_t)t * out + o] = g4_dot_row(j->W, o, j->x + (int64_t)t * in);
+        }
+    }
+    free(row);
 }
 
 static void qmatmul_rows(void *p, int begin, int end, int thread) {
