@@ -165,9 +165,8 @@ static void x16_matmul_groups(void *p, int begin, int end, int thread) {
     const matmul_job *j = p;
     int64_t in = j->W->shape[1], out = j->W->shape[0];
     size_t group_bytes = G4_X16_ROWS * g4_dtype_row_bytes(j->W->dtype, in);
-    for (int g = begin; g < end; g++)
-        g4_x16_matmul_group(j->W->dtype, (const char *)j->W->data + (size_t)g * group_bytes, in, j->xq, j->n,
-                            j->y + (int64_t)g * G4_X16_ROWS, out);
+    g4_x16_matmul_groups(j->W->dtype, (const char *)j->W->data + (size_t)begin * group_bytes, end - begin, in, j->xq,
+                         j->n, j->y + (int64_t)begin * G4_X16_ROWS, out);
 }
 
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y) {

@@ -103,91 +103,119 @@ static inline __m512i __attribute__((target(VNNI512), always_inline)) bcast(cons
     return _mm512_set1_epi32(v);
 }
 
-/* T tokens (a compile-time constant at each call) against one group. The
- * block's unpacked codes stay in registers while every token passes over
- * them; per token and block: eight VNNI dot products (each lane one row,
- * four codes at a time), an integer correction of the code offset, one
- * conversion and one FMA with the 16 rows' scales times the token's scale. */
+/* G groups (16·G rows) × T tokens, both compile-time constants at each
+ * call. A block's unpacked codes stay in registers while every token passes
+ * over them; per token, group and block: eight VNNI dot products (each lane
+ * one row, four codes at a time), an integer correction of the code offset,
+ * one conversion and one FMA with the 16 rows' scales times the token's
+ * scale. Decode (T = 1) takes two groups at once: two independent streams
+ * from memory and the activation broadcasts shared. */
 static inline void __attribute__((target(VNNI512), always_inline))
-matmul_group_vnni(g4_dtype t, const uint8_t *codes, int64_t nb, const g4_block_q8a *x, float *y, int64_t y_stride,
-                  const int T) {
-    const uint16_t *scales = (const uint16_t *)(codes + nb * codes_per_block(t));
+matmul_vnni(g4_dtype t, const uint8_t *codes0, int64_t group_bytes, int64_t nb, const g4_block_q8a *x, float *y,
+            int64_t y_stride, const int G, const int T) {
+    const int64_t cb = codes_per_block(t);
     const __m512i low4 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x80);
     const int offset = t == G4_DTYPE_Q4_0 ? 8 : 128;
     __m512 acc[8];
 #pragma GCC unroll 8
-    for (int i = 0; i < T; i++) acc[i] = _mm512_setzero_ps();
+    for (int i = 0; i < G * T; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        __m512i c[8]; /* c[k]: codes 4k..4k+3 of every row, as unsigned bytes */
-        if (t == G4_DTYPE_Q4_0) {
-            const uint8_t *p = codes + b * 256;
+        __m512i c[2][8]; /* c[g][k]: codes 4k..4k+3 of every row of group g, as unsigned bytes */
+        __m512 d[2];
+#pragma GCC unroll 2
+        for (int g = 0; g < G; g++) {
+            const uint8_t *p = codes0 + g * group_bytes + b * cb;
+            if (t == G4_DTYPE_Q4_0) {
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) _mm_prefetch((const char *)p + PREFETCH + 64 * k, _MM_HINT_T0);
+                for (int k = 0; k < 4; k++) _mm_prefetch((const char *)p + PREFETCH + 64 * k, _MM_HINT_T0);
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                __m512i v = _mm512_loadu_si512(p + 64 * k);
-                c[k] = _mm512_and_si512(v, low4);
-                c[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+                for (int k = 0; k < 4; k++) {
+                    __m512i v = _mm512_loadu_si512(p + 64 * k);
+                    c[g][k] = _mm512_and_si512(v, low4);
+                    c[g][k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+                }
+            } else {
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++) _mm_prefetch((const char *)p + PREFETCH + 64 * k, _MM_HINT_T0);
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++) c[g][k] = _mm512_xor_si512(_mm512_loadu_si512(p + 64 * k), flip);
             }
-        } else {
-            const uint8_t *p = codes + b * 512;
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) _mm_prefetch((const char *)p + PREFETCH + 64 * k, _MM_HINT_T0);
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++) c[k] = _mm512_xor_si512(_mm512_loadu_si512(p + 64 * k), flip);
+            const uint16_t *scales = (const uint16_t *)(codes0 + g * group_bytes + nb * cb);
+            d[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(scales + b * G4_X16_ROWS)));
         }
-        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(scales + b * G4_X16_ROWS)));
 #pragma GCC unroll 8
         for (int i = 0; i < T; i++) {
             const g4_block_q8a *xb = x + (int64_t)i * nb + b;
-            /* two chains, so the dot products do not wait on each other */
-            __m512i s0 = _mm512_set1_epi32(-offset * xb->isum), s1 = _mm512_setzero_si512();
-            if (t == G4_DTYPE_Q4_0) {
+            __m512i w[8]; /* the token's 32 activations, four at a time, in every lane */
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) w[k] = bcast(xb->qs + 4 * k);
+            __m512 dx = _mm512_set1_ps(xb->d);
+#pragma GCC unroll 2
+            for (int g = 0; g < G; g++) {
+                /* two chains, so the dot products do not wait on each other */
+                __m512i s0 = _mm512_set1_epi32(-offset * xb->isum), s1 = _mm512_setzero_si512();
+                if (t == G4_DTYPE_Q4_0) { /* low nibbles: elements 4k.., high: 16+4k.. */
 #pragma GCC unroll 4
-                for (int k = 0; k < 4; k++) {
-                    s0 = _mm512_dpbusd_epi32(s0, c[k], bcast(xb->qs + 4 * k));
-                    s1 = _mm512_dpbusd_epi32(s1, c[k + 4], bcast(xb->qs + 16 + 4 * k));
-                }
-            } else {
+                    for (int k = 0; k < 4; k++) {
+                        s0 = _mm512_dpbusd_epi32(s0, c[g][k], w[k]);
+                        s1 = _mm512_dpbusd_epi32(s1, c[g][k + 4], w[k + 4]);
+                    }
+                } else {
 #pragma GCC unroll 4
-                for (int k = 0; k < 8; k += 2) {
-                    s0 = _mm512_dpbusd_epi32(s0, c[k], bcast(xb->qs + 4 * k));
-                    s1 = _mm512_dpbusd_epi32(s1, c[k + 1], bcast(xb->qs + 4 * k + 4));
+                    for (int k = 0; k < 8; k += 2) {
+                        s0 = _mm512_dpbusd_epi32(s0, c[g][k], w[k]);
+                        s1 = _mm512_dpbusd_epi32(s1, c[g][k + 1], w[k + 1]);
+                    }
                 }
+                acc[g * T + i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(d[g], dx),
+                                                 acc[g * T + i]);
             }
-            __m512 dx = _mm512_mul_ps(d, _mm512_set1_ps(xb->d));
-            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), dx, acc[i]);
         }
     }
+#pragma GCC unroll 2
+    for (int g = 0; g < G; g++)
 #pragma GCC unroll 8
-    for (int i = 0; i < T; i++) _mm512_storeu_ps(y + (int64_t)i * y_stride, acc[i]);
+        for (int i = 0; i < T; i++) _mm512_storeu_ps(y + g * G4_X16_ROWS + (int64_t)i * y_stride, acc[g * T + i]);
 }
 
-#define GROUP_FN(NAME, TYPE, T)                                                                                     \
-    static void __attribute__((target(VNNI512))) NAME(const uint8_t *codes, int64_t nb, const g4_block_q8a *x,      \
-                                                       float *y, int64_t y_stride) {                                \
-        matmul_group_vnni(TYPE, codes, nb, x, y, y_stride, T);                                                     \
+#define GROUP_FN(NAME, TYPE, G, T)                                                                                  \
+    static void __attribute__((target(VNNI512))) NAME(const uint8_t *codes, int64_t group_bytes, int64_t nb,        \
+                                                       const g4_block_q8a *x, float *y, int64_t y_stride) {         \
+        matmul_vnni(TYPE, codes, group_bytes, nb, x, y, y_stride, G, T);                                           \
     }
-GROUP_FN(q4_0_x16_t8, G4_DTYPE_Q4_0, 8)
-GROUP_FN(q4_0_x16_t4, G4_DTYPE_Q4_0, 4)
-GROUP_FN(q4_0_x16_t1, G4_DTYPE_Q4_0, 1)
-GROUP_FN(q8_0_x16_t8, G4_DTYPE_Q8_0, 8)
-GROUP_FN(q8_0_x16_t4, G4_DTYPE_Q8_0, 4)
-GROUP_FN(q8_0_x16_t1, G4_DTYPE_Q8_0, 1)
+GROUP_FN(q4_0_x16_t8, G4_DTYPE_Q4_0, 1, 8)
+GROUP_FN(q4_0_x16_t4, G4_DTYPE_Q4_0, 1, 4)
+GROUP_FN(q4_0_x16_t1, G4_DTYPE_Q4_0, 1, 1)
+GROUP_FN(q4_0_x32_t1, G4_DTYPE_Q4_0, 2, 1)
+GROUP_FN(q8_0_x16_t8, G4_DTYPE_Q8_0, 1, 8)
+GROUP_FN(q8_0_x16_t4, G4_DTYPE_Q8_0, 1, 4)
+GROUP_FN(q8_0_x16_t1, G4_DTYPE_Q8_0, 1, 1)
+GROUP_FN(q8_0_x32_t1, G4_DTYPE_Q8_0, 2, 1)
 
-typedef void (*group_fn)(const uint8_t *codes, int64_t nb, const g4_block_q8a *x, float *y, int64_t y_stride);
+typedef void (*group_fn)(const uint8_t *codes, int64_t group_bytes, int64_t nb, const g4_block_q8a *x, float *y,
+                         int64_t y_stride);
 
-void g4_x16_matmul_group(g4_dtype t, const void *group, int64_t cols, const g4_block_q8a *x, int n, float *y,
-                         int64_t y_stride) {
+void g4_x16_matmul_groups(g4_dtype t, const void *groups, int n_groups, int64_t cols, const g4_block_q8a *x, int n,
+                          float *y, int64_t y_stride) {
+    int64_t nb = cols / 32, group_bytes = G4_X16_ROWS * (int64_t)g4_dtype_row_bytes(t, cols);
+    const uint8_t *w = groups;
     if (g4_qdot_variant() != 3) {
-        matmul_group_scalar(t, group, cols, x, n, y, y_stride);
+        for (int g = 0; g < n_groups; g++)
+            matmul_group_scalar(t, w + g * group_bytes, cols, x, n, y + g * G4_X16_ROWS, y_stride);
         return;
     }
     int q4 = t == G4_DTYPE_Q4_0;
     group_fn f8 = q4 ? q4_0_x16_t8 : q8_0_x16_t8, f4 = q4 ? q4_0_x16_t4 : q8_0_x16_t4, f1 = q4 ? q4_0_x16_t1 : q8_0_x16_t1;
-    int64_t nb = cols / 32;
-    int i = 0;
-    for (; i + 8 <= n; i += 8) f8(group, nb, x + i * nb, y + i * y_stride, y_stride);
-    for (; i + 4 <= n; i += 4) f4(group, nb, x + i * nb, y + i * y_stride, y_stride);
-    for (; i < n; i++) f1(group, nb, x + i * nb, y + i * y_stride, y_stride);
+    int g = 0;
+    if (n == 1)
+        for (; g + 2 <= n_groups; g += 2)
+            (q4 ? q4_0_x32_t1 : q8_0_x32_t1)(w + g * group_bytes, group_bytes, nb, x, y + g * G4_X16_ROWS, y_stride);
+    for (; g < n_groups; g++) {
+        const uint8_t *grp = w + g * group_bytes;
+        float *yg = y + g * G4_X16_ROWS;
+        int i = 0;
+        for (; i + 8 <= n; i += 8) f8(grp, group_bytes, nb, x + i * nb, yg + i * y_stride, y_stride);
+        for (; i + 4 <= n; i += 4) f4(grp, group_bytes, nb, x + i * nb, yg + i * y_stride, y_stride);
+        for (; i < n; i++) f1(grp, group_bytes, nb, x + i * nb, yg + i * y_stride, y_stride);
+    }
 }

@@ -39,9 +39,9 @@ void g4_x16_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t
 /* Row `row` of a repacked matrix, dequantised. */
 void g4_x16_row_to_f32(g4_dtype t, const void *data, int64_t row, int64_t cols, float *out);
 
-/* y[i·y_stride + j] = dot(row j of the group, token i's activations x[i·nb ..])
- * for the 16 rows j of one group and n tokens. */
-void g4_x16_matmul_group(g4_dtype t, const void *group, int64_t cols, const g4_block_q8a *x, int n, float *y,
-                         int64_t y_stride);
+/* y[i·y_stride + 16·g + j] = dot(row j of group g, token i's activations
+ * x[i·nb ..]) for n_groups consecutive groups and n tokens. */
+void g4_x16_matmul_groups(g4_dtype t, const void *groups, int n_groups, int64_t cols, const g4_block_q8a *x, int n,
+                          float *y, int64_t y_stride);
 
 #endif
