@@ -60,7 +60,16 @@ typedef struct gemma4_context_params {
     int n_batch;   /* maximum tokens per gemma4_decode call (default 256) */
     int n_seq;     /* sequences decoded side by side (default 1) */
     int n_threads; /* default: number of online CPUs */
+    int device;    /* GEMMA4_DEVICE_CPU (0, the default), GEMMA4_DEVICE_GPU or GEMMA4_DEVICE_AUTO */
 } gemma4_context_params;
+
+/* Where a context runs. GPU: the weights are copied to the first CUDA device
+ * once per model (bf16, f32, f16, Q8_0, Q4_0) and the KV cache lives there;
+ * it fails in a build without CUDA (`make cuda`) or without a device. AUTO:
+ * the GPU when gemma4_gpu_available(), else the CPU. */
+enum { GEMMA4_DEVICE_CPU = 0, GEMMA4_DEVICE_GPU = 1, GEMMA4_DEVICE_AUTO = 2 };
+/* 1 when this library was built with CUDA and a CUDA device is present. */
+int gemma4_gpu_available(void);
 
 gemma4_context_params gemma4_context_default_params(void);
 /* params may be NULL for the defaults; zero fields take their default. */
@@ -103,6 +112,26 @@ int gemma4_seq_copy(gemma4_context *ctx, int src, int dst);
  * than n_batch positions would be dropped: then clear and re-prefill, or
  * keep a copy (gemma4_seq_copy) made at the prefix's end. */
 int gemma4_seq_truncate(gemma4_context *ctx, int seq, int n_keep);
+
+/* A model of random weights in the exact shapes of a released Gemma 4
+ * (arch: e2b, e4b, 26b-a4b, 31b, tiny) and storage type (bf16, f32, q8_0,
+ * q4_0), made directly in GPU memory when its first GPU context is created:
+ * real-shape speed measurements without a 62 GB file. It has no tokenizer
+ * and runs on the GPU only. */
+int gemma4_model_synthetic(const char *arch, const char *type, gemma4_model **out);
+
+/* For speed reports on a GPU context: device-to-device copy bandwidth
+ * (GB/s, bytes read plus written, measured by this call), the weight bytes
+ * one decode step of one token reads (chosen experts only), and the device
+ * memory the weights take. */
+typedef struct gemma4_gpu_info {
+    double copy_gb_per_s;
+    uint64_t decode_bytes;
+    uint64_t weight_bytes;
+    uint64_t matmul_params; /* weights one token multiplies, LM head excluded: prefill FLOPs = 2 x this x tokens + attention */
+    double gemm_tflops;     /* bf16 tensor-core throughput of an 8192^3 cuBLAS GEMM, measured by this call */
+} gemma4_gpu_info;
+int gemma4_gpu_info_get(const gemma4_context *ctx, gemma4_gpu_info *info);
 
 /* ---- GGUF files ---- */
 
@@ -286,11 +315,16 @@ void gemma4_stop_free(gemma4_stop *s);
  *
  *   gemma4_grammar_from_json_schema(tok, schema_or_NULL, &g);   // once per schema
  *   gemma4_matcher_new(g, &m);                                   // once per generation
+ *   gemma4_matcher_set_max_tokens(m, n_predict);                 // optional: close within it
  *   per step: gemma4_matcher_mask(m, logits, n_vocab); id = gemma4_sample(...);
  *             gemma4_matcher_accept(m, id);
  * A grammar is compiled against a tokenizer, is immutable and may be shared
- * between threads; a matcher belongs to one generation. Once the grammar is
- * complete only end-of-turn tokens are allowed. */
+ * between threads (the states its matchers explore are cached with it, under
+ * a lock, so later generations start warm); a matcher belongs to one
+ * generation. Special tokens the grammar does not name are always masked;
+ * end-of-turn tokens (<turn|>, <eos>; also <|tool_response> for tool calls)
+ * are allowed exactly when the text is complete. docs/grammar.md has the
+ * formats and the supported JSON Schema subset. */
 typedef struct gemma4_grammar gemma4_grammar;
 typedef struct gemma4_matcher gemma4_matcher;
 
@@ -313,8 +347,13 @@ void gemma4_matcher_free(gemma4_matcher *m);
 int gemma4_matcher_mask(gemma4_matcher *m, float *logits, int n_vocab);
 /* Advances over a sampled token; -1 if the grammar does not allow it. */
 int gemma4_matcher_accept(gemma4_matcher *m, int32_t token);
-/* 1 when the text so far is complete (only end-of-turn tokens may follow). */
+/* 1 when the text so far is complete: end-of-turn tokens are allowed now
+ * (the grammar may also allow more text, e.g. more digits of a number). */
 int gemma4_matcher_is_complete(const gemma4_matcher *m);
+/* The answer's token budget (0, the default: none). When the tokens left
+ * are just enough to finish, the mask allows only the shortest way to a
+ * complete text, so a value cut by the budget still closes cleanly. */
+int gemma4_matcher_set_max_tokens(gemma4_matcher *m, int max_tokens);
 
 #ifdef __cplusplus
 }

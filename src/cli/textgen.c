@@ -157,6 +157,7 @@ typedef struct stream {
     gemma4_chat_event_fn show;
     void *show_ctx;
     int stopped, failed;
+    int content_only;
 } stream;
 
 static void collect(void *user, const gemma4_chat_event *ev) {
@@ -172,15 +173,25 @@ static void collect(void *user, const gemma4_chat_event *ev) {
     if (st->show) st->show(st->show_ctx, ev);
 }
 
+/* Text after the stop strings: to the chat parser, or straight to the
+ * content when the answer is content only (a grammar without tool calls:
+ * marker-like text inside a JSON string must stay text). */
+static int deliver(stream *st, const char *text, size_t len) {
+    if (!st->content_only) return gemma4_chat_parser_feed(st->parser, text, len);
+    gemma4_chat_event ev = {.kind = GEMMA4_CHAT_CONTENT, .text = text, .len = len};
+    collect(st, &ev);
+    return 0;
+}
+
 static int feed(stream *st, const char *text, size_t len) {
     if (st->stopped || !len) return 0;
     if (st->stop) {
         const char *out;
         size_t n;
         int m = gemma4_stop_feed(st->stop, text, len, &out, &n);
-        if (m < 0 || (n && gemma4_chat_parser_feed(st->parser, out, n))) return -1;
+        if (m < 0 || (n && deliver(st, out, n))) return -1;
         if (m == 1) st->stopped = 1;
-    } else if (gemma4_chat_parser_feed(st->parser, text, len)) {
+    } else if (deliver(st, text, len)) {
         return -1;
     }
     if (gemma4_chat_parser_done(st->parser)) st->stopped = 1;
@@ -192,7 +203,7 @@ static int finish_stream(stream *st) {
         const char *out;
         size_t n;
         gemma4_stop_flush(st->stop, &out, &n);
-        if (n && gemma4_chat_parser_feed(st->parser, out, n)) return -1;
+        if (n && deliver(st, out, n)) return -1;
     }
     return gemma4_chat_parser_finish(st->parser) || st->failed ? -1 : 0;
 }
@@ -228,7 +239,9 @@ int session_answer(session *s, const char *prompt, const char *prefill, const ge
     int32_t *ids = NULL, *gen = NULL;
     size_t n_ids = 0, n_gen = 0;
     gemma4_detokenizer *det = NULL;
-    stream st = {a, NULL, NULL, show, show_ctx, 0, 0};
+    gemma4_matcher *matcher = NULL;
+    float *masked = NULL;
+    stream st = {a, NULL, NULL, show, show_ctx, 0, 0, o->grammar && o->grammar_content_only};
     int rc = -1, V = gemma4_vocab_size(s->model);
     size_t prompt_len = strlen(prompt);
     if (!a->tool_calls || text_append(&full, prompt, prompt_len) || (prefill && text_append(&full, prefill, strlen(prefill))))
@@ -271,11 +284,25 @@ int session_answer(session *s, const char *prompt, const char *prefill, const ge
 
     t0 = now();
     int limit = o->n_predict >= 0 ? o->n_predict : s->n_ctx;
+    if (limit > s->n_ctx - gemma4_seq_length(s->ctx, 0)) limit = s->n_ctx - gemma4_seq_length(s->ctx, 0);
+    if (o->grammar && (gemma4_matcher_new(o->grammar, &matcher) || gemma4_matcher_set_max_tokens(matcher, limit) ||
+                       !(masked = malloc(sizeof *masked * (size_t)V))))
+        goto lib_error;
     for (int k = 0; !st.stopped; k++) {
         if (interrupt && *interrupt) { a->finish = "interrupted"; break; }
         if (k >= limit || gemma4_seq_length(s->ctx, 0) >= s->n_ctx) { a->finish = "length"; break; }
-        int32_t id = gemma4_sample(s->sampler, gemma4_get_logits(s->ctx, 0), V);
+        const float *logits = gemma4_get_logits(s->ctx, 0);
+        if (matcher) {
+            double tm = now();
+            memcpy(masked, logits, sizeof *masked * (size_t)V);
+            if (gemma4_matcher_mask(matcher, masked, V)) goto lib_error;
+            a->mask_s += now() - tm;
+            a->n_masks++;
+            logits = masked;
+        }
+        int32_t id = gemma4_sample(s->sampler, logits, V);
         if (is_stop_id(s, id)) break;
+        if (matcher && gemma4_matcher_accept(matcher, id)) goto lib_error;
         a->n_generated++;
         const char *piece;
         size_t len;
@@ -308,6 +335,8 @@ lib_error:
     fprintf(stderr, "gemma4: %s\n", st.failed ? "out of memory" : gemma4_last_error());
 done:
     if (rc) session_reset(s);
+    gemma4_matcher_free(matcher);
+    free(masked);
     gemma4_detokenizer_free(det);
     gemma4_chat_parser_free(st.parser);
     gemma4_stop_free(st.stop);

@@ -18,6 +18,8 @@ typedef struct gen_opts {
     int n_predict; /* tokens per answer; -1: until the turn ends or the context is full */
     const char *stops[GEN_MAX_STOPS];
     int n_stops;
+    const gemma4_grammar *grammar; /* constrains every answer from its first token; NULL: free text */
+    int grammar_content_only;      /* the grammar's text is all content (no thoughts, no tool calls) */
 } gen_opts;
 
 #define GEN_OPTS_HELP \
@@ -67,6 +69,8 @@ typedef struct answer {
     int n_generated;
     const char *finish;  /* "stop", "tool_calls", "length" or "interrupted" */
     double prompt_s, gen_s;
+    double mask_s;       /* of gen_s: computing the grammar's masks */
+    int n_masks;
 } answer;
 
 void answer_free(answer *a);

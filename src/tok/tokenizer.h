@@ -89,6 +89,10 @@ const char *g4_tok_token_text(const g4_tokenizer *tok, int32_t id, size_t *len);
  * skip_special decoding, matched in text only with parse_special). */
 int g4_tok_is_special(const g4_tokenizer *tok, int32_t id);
 
+/* 1 if id is an added token (special or not): matched whole, never the
+ * result of BPE on ordinary text. */
+int g4_tok_is_added(const g4_tokenizer *tok, int32_t id);
+
 /* Encodes len bytes of UTF-8 text into *ids (malloc'ed, *n entries; free()
  * it). parse_special = 1 is HF's default: every added token is matched in the
  * text. parse_special = 0 is HF's encode_special_tokens / llama.cpp's

@@ -428,6 +428,10 @@ int g4_tok_is_special(const g4_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->text.n && (t->flags[id] & TOKF_SPECIAL) != 0;
 }
 
+int g4_tok_is_added(const g4_tokenizer *t, int32_t id) {
+    return id >= 0 && id < t->text.n && (t->flags[id] & TOKF_ADDED) != 0;
+}
+
 int tok_is_whitespace(uint32_t c) {
     return (c >= 0x09 && c <= 0x0d) || c == 0x20 || c == 0x85 || c == 0xa0 || c == 0x1680 ||
            (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
