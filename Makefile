@@ -80,3 +80,36 @@ $(BUILD)/gen/released_configs.c: $(wildcard data/configs/*/config.json)
 	   echo 'const g4_released_config g4_released_configs[] = {'; \
 	   for f in $^; do a=$$(basename $$(dirname $$f)); echo "{\"$$a\","; sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $$f; echo '},'; done; \
 	   echo '{NULL, NULL}};'; } > $@
+
+# ---- CUDA backend (issue #8, docs/cuda.md) ----
+# `make cuda` builds build-cuda/gemma4 and build-cuda/libgemma4.a with the
+# kernels of src/cuda (nvcc, sm_90, cuBLAS). Every other build links the stub
+# src/cuda/backend_none.c instead, so plain `make` needs no CUDA.
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+NVCCFLAGS ?= -O3 -arch=sm_90 -std=c++17 -lineinfo
+ifeq ($(G4_CUDA),1)
+CUDA_OBJ := $(patsubst %.cu,$(BUILD)/obj/%.o,$(wildcard src/cuda/*.cu))
+override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -ldl -lrt -lstdc++
+else
+CUDA_OBJ := $(BUILD)/obj/src/cuda/backend_none.o
+endif
+$(BUILD)/libgemma4.a: $(CUDA_OBJ)
+
+$(BUILD)/obj/%.o: %.cu src/cuda/gpu.h src/cuda/backend.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -D_GNU_SOURCE -Isrc -Iinclude -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
+
+# GPU tests (tools/gpu_test.sh runs them on a machine with a GPU; they also pass without one)
+$(BUILD)/tests/cuda/%: tests/cuda/%.c $(BUILD)/libgemma4.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $< $(BUILD)/libgemma4.a -o $@ $(LDLIBS)
+
+$(BUILD)/tests/cuda/%: tests/cuda/%.cu $(BUILD)/libgemma4.a src/cuda/gpu.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -D_GNU_SOURCE -Isrc -Iinclude $< $(BUILD)/libgemma4.a -o $@ -ljansson -lcublas
+
+.PHONY: cuda
+cuda:
+	$(MAKE) BUILD=build-cuda G4_CUDA=1 all build-cuda/tests/test_fixtures build-cuda/tests/cuda/test_gpu \
+	    build-cuda/tests/cuda/test_attention

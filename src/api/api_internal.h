@@ -17,6 +17,8 @@ struct gemma4_tokenizer {
 struct gemma4_model {
     g4_model *m;
     gemma4_tokenizer tok; /* tok.tok NULL: the model has no tokenizer */
+    struct g4_gpu_model *gpu; /* the weights on the GPU, made with the first GPU context */
+    int synthetic;        /* gemma4_model_synthetic: no host weights, GPU only */
 };
 
 /* The calling thread's gemma4_last_error message. */

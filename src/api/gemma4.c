@@ -8,6 +8,7 @@
 #include "model/params.h"
 #include "model/convert.h"
 #include "model/released_configs.h"
+#include "cuda/backend.h"
 
 #include <stdio.h>
 #include "util/threadpool.h"
@@ -25,6 +26,7 @@ struct gemma4_context {
     int32_t *pos_buf; /* [n_batch] scratch for gemma4_eval */
     int32_t *seq_buf;
     int8_t *want_buf;
+    g4_gpu_context *gpu; /* set: the context runs on the GPU (kv, state and pool unused) */
 };
 
 static _Thread_local g4_error last_error, last_warning;
@@ -48,6 +50,7 @@ int gemma4_model_load(const char *path, gemma4_model **out) {
 
 void gemma4_model_free(gemma4_model *model) {
     if (!model) return;
+    g4_gpu_model_free(model->gpu);
     g4_model_free(model->m);
     free(model);
 }
@@ -159,6 +162,54 @@ gemma4_context_params gemma4_context_default_params(void) {
     return p;
 }
 
+int gemma4_gpu_available(void) { return g4_gpu_device_count() > 0; }
+
+/* The GPU half of gemma4_context_new: the model's weights go to the device
+ * with its first GPU context and stay there until the model is freed. */
+static int gpu_context_new(gemma4_context *ctx, gemma4_context **out) {
+    gemma4_context_params p = ctx->params;
+    ctx->pos_buf = malloc(sizeof(int32_t) * (size_t)p.n_batch);
+    ctx->seq_buf = malloc(sizeof(int32_t) * (size_t)p.n_batch);
+    ctx->want_buf = malloc((size_t)p.n_batch);
+    int rc = ctx->pos_buf && ctx->seq_buf && ctx->want_buf ? 0 : fail("out of memory");
+    if (!rc && !ctx->model->gpu) rc = g4_gpu_model_new(ctx->model->m, &ctx->model->gpu, &last_error);
+    if (!rc) rc = g4_gpu_context_new(ctx->model->gpu, p.n_seq, p.n_ctx, p.n_batch, &ctx->gpu, &last_error);
+    if (rc) { gemma4_context_free(ctx); return -1; }
+    *out = ctx;
+    return 0;
+}
+
+int gemma4_model_synthetic(const char *arch, const char *type, gemma4_model **out) {
+    *out = NULL;
+    gemma4_model *gm = calloc(1, sizeof *gm);
+    g4_model *m = calloc(1, sizeof *m);
+    if (!gm || !m) { free(gm); free(m); return fail("out of memory"); }
+    int rc = -1;
+    for (const g4_released_config *r = g4_released_configs; r->arch; r++)
+        if (arch && strcmp(r->arch, arch) == 0) rc = g4_config_parse(r->json, strlen(r->json), &m->cfg, &last_error);
+    if (rc) g4_fail(&last_error, "unknown architecture \"%s\" (e2b, e4b, 26b-a4b, 31b, tiny)", arch ? arch : "");
+    if (rc || g4_gpu_synth_weights(&m->cfg, type, &m->w, &last_error)) {
+        g4_model_free(m);
+        free(gm);
+        return -1;
+    }
+    gm->m = m;
+    gm->tok.bos_id = -1;
+    gm->synthetic = 1;
+    *out = gm;
+    return 0;
+}
+
+int gemma4_gpu_info_get(const gemma4_context *ctx, gemma4_gpu_info *info) {
+    memset(info, 0, sizeof *info);
+    if (!ctx->gpu) return fail("this context runs on the CPU");
+    info->decode_bytes = g4_gpu_decode_bytes(ctx->model->gpu);
+    info->weight_bytes = g4_gpu_weight_bytes(ctx->model->gpu);
+    info->matmul_params = g4_gpu_matmul_params(ctx->model->gpu);
+    return g4_gpu_copy_bandwidth(&info->copy_gb_per_s, &last_error) ||
+           g4_gpu_gemm_tflops(ctx->model->gpu, &info->gemm_tflops, &last_error);
+}
+
 int gemma4_context_new(gemma4_model *model, const gemma4_context_params *params, gemma4_context **out) {
     *out = NULL;
     gemma4_context_params p = gemma4_context_default_params();
@@ -171,7 +222,11 @@ int gemma4_context_new(gemma4_model *model, const gemma4_context_params *params,
         if (params->n_batch) p.n_batch = params->n_batch;
         if (params->n_seq) p.n_seq = params->n_seq;
         if (params->n_threads) p.n_threads = params->n_threads;
+        if (params->device < GEMMA4_DEVICE_CPU || params->device > GEMMA4_DEVICE_AUTO) return fail("unknown device");
+        p.device = params->device;
     }
+    int on_gpu = p.device == GEMMA4_DEVICE_GPU || (p.device == GEMMA4_DEVICE_AUTO && gemma4_gpu_available());
+    if (model->synthetic && !on_gpu) return fail("a synthetic model runs on the GPU only (device GPU)");
     if (p.n_ctx > c->max_positions)
         return g4_fail(&last_error, "context of %d positions exceeds the model's maximum of %d", p.n_ctx, c->max_positions);
     if (p.n_seq > 4096 || p.n_threads > 1024 || p.n_batch > 65536) return fail("context parameters out of range");
@@ -180,6 +235,7 @@ int gemma4_context_new(gemma4_model *model, const gemma4_context_params *params,
     if (!ctx) return fail("out of memory");
     ctx->model = model;
     ctx->params = p;
+    if (on_gpu) return gpu_context_new(ctx, out);
     ctx->pool = g4_threadpool_new(p.n_threads);
     ctx->pos_buf = malloc(sizeof(int32_t) * (size_t)p.n_batch);
     ctx->seq_buf = malloc(sizeof(int32_t) * (size_t)p.n_batch);
@@ -196,9 +252,10 @@ int gemma4_context_new(gemma4_model *model, const gemma4_context_params *params,
 
 void gemma4_context_free(gemma4_context *ctx) {
     if (!ctx) return;
+    g4_gpu_context_free(ctx->gpu);
     g4_kv_cache_free(&ctx->kv, &ctx->model->m->cfg);
     g4_state_free(&ctx->state);
-    g4_threadpool_free(ctx->pool);
+    if (ctx->pool) g4_threadpool_free(ctx->pool);
     free(ctx->pos_buf);
     free(ctx->seq_buf);
     free(ctx->want_buf);
@@ -209,15 +266,29 @@ int gemma4_decode(gemma4_context *ctx, const gemma4_batch *batch) {
     if (!batch || !batch->token || !batch->pos) return fail("batch needs token and pos arrays");
     if (batch->embd_row && !batch->embd) return fail("batch has embd_row but no embd");
     g4_batch b = {batch->n_tokens, batch->token, batch->pos, batch->seq, batch->want_logits, batch->embd, batch->embd_row};
+    if (ctx->gpu) return g4_gpu_forward(ctx->gpu, &b, &last_error);
     return g4_forward(ctx->model->m, &ctx->kv, &ctx->state, ctx->pool, &b, &last_error);
 }
 
-const float *gemma4_get_logits(const gemma4_context *ctx, int i) {
-    if (i < 0 || i >= ctx->state.n_logits) return NULL;
-    return ctx->state.logits + (size_t)i * (size_t)ctx->model->m->cfg.vocab_size;
+/* The logits rows of the last decode, wherever the context runs. */
+static float *logits_rows(const gemma4_context *ctx, int *n) {
+    if (ctx->gpu) return g4_gpu_logits(ctx->gpu, n);
+    *n = ctx->state.n_logits;
+    return ctx->state.logits;
 }
 
-int gemma4_n_logits(const gemma4_context *ctx) { return ctx->state.n_logits; }
+const float *gemma4_get_logits(const gemma4_context *ctx, int i) {
+    int n;
+    float *rows = logits_rows(ctx, &n);
+    if (i < 0 || i >= n) return NULL;
+    return rows + (size_t)i * (size_t)ctx->model->m->cfg.vocab_size;
+}
+
+int gemma4_n_logits(const gemma4_context *ctx) {
+    int n;
+    logits_rows(ctx, &n);
+    return n;
+}
 
 int gemma4_eval(gemma4_context *ctx, int seq, const int32_t *tokens, int n, float *all_logits) {
     if (seq < 0 || seq >= ctx->params.n_seq) return g4_fail(&last_error, "sequence %d out of range", seq);
@@ -225,7 +296,7 @@ int gemma4_eval(gemma4_context *ctx, int seq, const int32_t *tokens, int n, floa
     size_t V = (size_t)ctx->model->m->cfg.vocab_size;
     for (int done = 0; done < n;) {
         int chunk = n - done < ctx->params.n_batch ? n - done : ctx->params.n_batch;
-        int start = ctx->kv.seq[seq].n_past;
+        int start = gemma4_seq_length(ctx, seq);
         for (int i = 0; i < chunk; i++) {
             ctx->pos_buf[i] = start + i;
             ctx->seq_buf[i] = seq;
@@ -233,10 +304,13 @@ int gemma4_eval(gemma4_context *ctx, int seq, const int32_t *tokens, int n, floa
         }
         gemma4_batch b = {chunk, tokens + done, ctx->pos_buf, ctx->seq_buf, ctx->want_buf, NULL, NULL};
         if (gemma4_decode(ctx, &b)) return -1;
-        if (all_logits) memcpy(all_logits + (size_t)done * V, ctx->state.logits, sizeof(float) * (size_t)chunk * V);
+        int n_rows;
+        float *rows = logits_rows(ctx, &n_rows);
+        if (all_logits) memcpy(all_logits + (size_t)done * V, rows, sizeof(float) * (size_t)chunk * V);
         done += chunk;
     }
-    if (all_logits && ctx->state.n_logits > 1) { /* leave the last row first, as documented */
+    if (all_logits && ctx->gpu) g4_gpu_logits_keep_row(ctx->gpu, gemma4_n_logits(ctx) - 1);
+    else if (all_logits && ctx->state.n_logits > 1) { /* leave the last row first, as documented */
         memmove(ctx->state.logits, ctx->state.logits + (size_t)(ctx->state.n_logits - 1) * V, sizeof(float) * V);
         ctx->state.n_logits = 1;
     }
@@ -245,11 +319,13 @@ int gemma4_eval(gemma4_context *ctx, int seq, const int32_t *tokens, int n, floa
 
 int gemma4_seq_length(const gemma4_context *ctx, int seq) {
     if (seq < 0 || seq >= ctx->params.n_seq) return -1;
+    if (ctx->gpu) return g4_gpu_seq_length(ctx->gpu, seq);
     return ctx->kv.seq[seq].n_past;
 }
 
 int gemma4_seq_clear(gemma4_context *ctx, int seq) {
     if (seq < 0 || seq >= ctx->params.n_seq) return g4_fail(&last_error, "sequence %d out of range", seq);
+    if (ctx->gpu) return g4_gpu_seq_clear(ctx->gpu, seq);
     ctx->kv.seq[seq].n_past = 0;
     return 0;
 }
@@ -257,10 +333,12 @@ int gemma4_seq_clear(gemma4_context *ctx, int seq) {
 int gemma4_seq_copy(gemma4_context *ctx, int src, int dst) {
     if (src < 0 || src >= ctx->params.n_seq || dst < 0 || dst >= ctx->params.n_seq)
         return g4_fail(&last_error, "sequence %d or %d out of range", src, dst);
+    if (ctx->gpu) return g4_gpu_seq_copy(ctx->gpu, src, dst, &last_error);
     return g4_kv_cache_copy_seq(&ctx->kv, &ctx->model->m->cfg, src, dst, &last_error);
 }
 
 int gemma4_seq_truncate(gemma4_context *ctx, int seq, int n_keep) {
     if (seq < 0 || seq >= ctx->params.n_seq) return g4_fail(&last_error, "sequence %d out of range", seq);
+    if (ctx->gpu) return g4_gpu_seq_truncate(ctx->gpu, seq, n_keep, &last_error);
     return g4_kv_cache_truncate_seq(&ctx->kv, &ctx->model->m->cfg, seq, n_keep, &last_error);
 }

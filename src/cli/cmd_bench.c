@@ -39,16 +39,21 @@ int cmd_bench(int argc, char **argv) {
     model_opts o;
     model_opts_init(&o);
     int n_prompt = 512, n_gen = 128, repeats = 3;
-    const char *v;
+    const char *v, *synth = NULL, *synth_type = "bf16";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: gemma4 bench -m PATH [-p 512] [-n 128] [-t THREADS] [-r 3]\n\n"
+            printf("usage: gemma4 bench -m PATH [-p 512] [-n 128] [-t THREADS] [-r 3]\n"
+                   "       gemma4 bench --gpu --synth e2b|e4b|26b-a4b|31b [--type bf16|q8_0|q4_0] [-p 2048] [-n 128]\n\n"
                    "Measures prompt processing (pp) and decode (tg) tokens/s: a warm-up run, then the median\n"
                    "of -r runs, and the peak resident memory.\n\n" MODEL_OPTS_HELP
                    "  -p N                 prompt tokens (0 = skip)\n"
                    "  -n N                 decoded tokens (0 = skip)\n"
-                   "  -r N                 timed repeats (default 3)\n");
+                   "  -r N                 timed repeats (default 3)\n"
+                   "      --synth ARCH     random weights in a released model's shapes, made in GPU memory (no file)\n"
+                   "      --type TYPE      their storage type (default bf16)\n"
+                   "On a GPU it also reports the decode bound (measured copy bandwidth / weight bytes read per\n"
+                   "token) and prefill matmul TFLOP/s against a measured bf16 cuBLAS GEMM.\n");
             return 0;
         }
         int r = model_opts_parse(&o, argc, argv, &i);
@@ -58,6 +63,8 @@ int cmd_bench(int argc, char **argv) {
         if (!strcmp(a, "-p")) { if (arg_int(a, v, 0, 1 << 20, &n_prompt)) return 2; }
         else if (!strcmp(a, "-n")) { if (arg_int(a, v, 0, 1 << 20, &n_gen)) return 2; }
         else if (!strcmp(a, "-r")) { if (arg_int(a, v, 1, 1000, &repeats)) return 2; }
+        else if (!strcmp(a, "--synth")) synth = v;
+        else if (!strcmp(a, "--type")) synth_type = v;
         else { fprintf(stderr, "gemma4 bench: unknown option %s\n", a); return 2; }
     }
     int longest = n_prompt > n_gen ? n_prompt : n_gen;
@@ -66,9 +73,30 @@ int cmd_bench(int argc, char **argv) {
     if (!o.ctx.n_batch) o.ctx.n_batch = n_prompt > 0 && n_prompt < 512 ? n_prompt : 512;
     gemma4_model *m;
     gemma4_context *ctx;
-    if (model_open(&o, &m, &ctx)) return 1;
+    if (synth) {
+        if (o.ctx.device == GEMMA4_DEVICE_AUTO) o.ctx.device = GEMMA4_DEVICE_GPU;
+        if (gemma4_model_synthetic(synth, synth_type, &m)) { fprintf(stderr, "gemma4: %s\n", gemma4_last_error()); return 1; }
+        if (gemma4_context_new(m, &o.ctx, &ctx)) {
+            fprintf(stderr, "gemma4: %s\n", gemma4_last_error());
+            gemma4_model_free(m);
+            return 1;
+        }
+        o.model_path = synth;
+    } else if (model_open(&o, &m, &ctx)) {
+        return 1;
+    }
     gemma4_model_info in;
     gemma4_model_get_info(m, &in);
+    gemma4_gpu_info gpu;
+    int on_gpu = gemma4_gpu_info_get(ctx, &gpu) == 0;
+    double bound = 0;
+    if (on_gpu) {
+        in.weight_bytes = gpu.weight_bytes;
+        if (synth) in.weight_dtype = synth_type;
+        bound = gpu.copy_gb_per_s * 1e9 / (double)gpu.decode_bytes;
+        printf("GPU: device copy %.0f GB/s (read + write); decode reads %.2f GB of weights per token -> bound %.1f t/s; "
+               "bf16 GEMM %.0f TFLOP/s\n\n", gpu.copy_gb_per_s, gpu.decode_bytes / 1e9, bound, gpu.gemm_tflops);
+    }
 
     /* Ids spread over the vocabulary, the same on every run. */
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)longest);
@@ -78,7 +106,10 @@ int cmd_bench(int argc, char **argv) {
         ids[i] = i == 0 ? in.bos_token_id : 3 + (int32_t)((x >> 33) % (uint64_t)(in.vocab_size - 3));
     }
     int threads = o.ctx.n_threads ? o.ctx.n_threads : gemma4_context_default_params().n_threads;
-    printf("| model | weights | params | threads | test | t/s |\n|---|---|---|---|---|---|\n");
+    char threads_text[16];
+    snprintf(threads_text, sizeof threads_text, "%d", threads);
+    if (on_gpu) printf("| model | weights | params | device | test | t/s | of the bound |\n|---|---|---|---|---|---|---|\n");
+    else printf("| model | weights | params | threads | test | t/s |\n|---|---|---|---|---|---|\n");
     int rc = 0;
     for (int test = 0; test < 2 && !rc; test++) {
         int n = test ? n_gen : n_prompt;
@@ -91,8 +122,14 @@ int cmd_bench(int argc, char **argv) {
         if (!rc) {
             qsort(t + 1, (size_t)repeats, sizeof(double), by_value); /* t[0] is the warm-up */
             double median = repeats % 2 ? t[1 + repeats / 2] : (t[repeats / 2] + t[1 + repeats / 2]) / 2;
-            printf("| %s | %.2f GiB %s | %.3f B | %d | %s%d | %.2f |\n", o.model_path, in.weight_bytes / 1073741824.0,
-                   in.weight_dtype, in.n_params / 1e9, threads, test ? "tg" : "pp", n, n / median);
+            printf("| %s | %.2f GiB %s | %.3f B | %s | %s%d | %.2f |", o.model_path, in.weight_bytes / 1073741824.0,
+                   in.weight_dtype, in.n_params / 1e9, on_gpu ? "GPU" : threads_text, test ? "tg" : "pp", n, n / median);
+            if (on_gpu && test) printf(" %.0f%% of the bandwidth bound |", 100 * n / median / bound);
+            if (on_gpu && !test) {
+                double tflops = 2.0 * (double)gpu.matmul_params * n / median / 1e12;
+                printf(" %.0f matmul TFLOP/s, %.0f%% of GEMM |", tflops, 100 * tflops / gpu.gemm_tflops);
+            }
+            printf("\n");
             fflush(stdout);
         }
         free(t);

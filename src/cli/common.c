@@ -7,6 +7,7 @@
 
 void model_opts_init(model_opts *o) {
     memset(o, 0, sizeof *o);
+    o->ctx.device = GEMMA4_DEVICE_AUTO;
 }
 
 int model_opts_parse(model_opts *o, int argc, char **argv, int *i) {
@@ -23,6 +24,10 @@ int model_opts_parse(model_opts *o, int argc, char **argv, int *i) {
     if (!strcmp(a, "--ctx")) {
         if (!(v = arg_value(argc, argv, i))) return -1;
         return arg_int(a, v, 1, 1 << 30, &o->ctx.n_ctx) ? -1 : 1;
+    }
+    if (!strcmp(a, "--gpu") || !strcmp(a, "--cpu")) {
+        o->ctx.device = a[2] == 'g' ? GEMMA4_DEVICE_GPU : GEMMA4_DEVICE_CPU;
+        return 1;
     }
     if (!strcmp(a, "--batch")) {
         if (!(v = arg_value(argc, argv, i))) return -1;

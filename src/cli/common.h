@@ -14,7 +14,8 @@ typedef struct model_opts {
     "  -m, --model PATH     GGUF file or checkpoint directory (config.json + *.safetensors)\n" \
     "  -t, --threads N      worker threads (default: all CPUs)\n" \
     "      --ctx N          context length in tokens (default: min(model maximum, 8192))\n" \
-    "      --batch N        tokens per forward pass (default 256; 1 = token by token)\n"
+    "      --batch N        tokens per forward pass (default 256; 1 = token by token)\n" \
+    "      --gpu | --cpu    run on the CUDA GPU / on the CPU (default: the GPU when built with CUDA and present)\n"
 
 void model_opts_init(model_opts *o);
 /* If argv[*i] is one of the shared options, consumes it (and its value) and
@@ -35,5 +36,6 @@ int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

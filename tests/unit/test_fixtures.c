@@ -106,6 +106,8 @@ static gemma4_context *new_ctx(gemma4_model *m, int n_ctx, int n_batch, int n_se
     p.n_batch = n_batch;
     p.n_seq = n_seq;
     p.n_threads = 2;
+    const char *device = getenv("GEMMA4_TEST_DEVICE"); /* tools/gpu_test.sh: the same suite on the GPU */
+    if (device && !strcmp(device, "gpu")) p.device = GEMMA4_DEVICE_GPU;
     gemma4_context *c = NULL;
     if (gemma4_context_new(m, &p, &c)) fprintf(stderr, "context: %s\n", gemma4_last_error());
     return c;

@@ -1,0 +1,340 @@
+/* The Gemma 4 decoder on the device, block by block as src/model/forward.c,
+ * attention.c, ffn.c, moe.c and ple.c (gemma4-architecture.md §2-§5):
+ * scaled embeddings, per-layer inputs, L decoder layers, final norm, tied LM
+ * head, logit soft-cap. Activations are float32; weights stay in their
+ * storage type and are widened inside the matmul kernels. Every launch goes
+ * to the context's stream; the host waits once, for the logits. */
+#include "cuda/gpu.h"
+
+extern "C" {
+#include "ops/matmul.h"
+}
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRY(x) do { if (x) return -1; } while (0)
+
+/* As check_batch in forward.c: everything is checked before anything is written. */
+static int check_batch(g4_gpu_context *c, const g4_batch *b, g4_error *err) {
+    const g4_config *cfg = c->gm->cfg;
+    if (b->n < 1 || b->n > c->n_batch) return g4_fail(err, "batch of %d tokens; this context takes 1 to %d", b->n, c->n_batch);
+    memset(c->seq_new, 0, sizeof(int) * (size_t)c->n_seq);
+    for (int t = 0; t < b->n; t++) {
+        int seq = b->seq ? b->seq[t] : 0;
+        if (seq < 0 || seq >= c->n_seq) return g4_fail(err, "token %d: sequence %d out of range (0..%d)", t, seq, c->n_seq - 1);
+        int is_embd = b->embd_row && b->embd_row[t];
+        if (!is_embd && (b->token[t] < 0 || b->token[t] >= cfg->vocab_size))
+            return g4_fail(err, "token id %d out of range (vocabulary of %d)", b->token[t], cfg->vocab_size);
+        if (!is_embd && cfg->ple_dim && b->token[t] >= cfg->ple_vocab)
+            return g4_fail(err, "token id %d has no per-layer embedding (table of %d)", b->token[t], cfg->ple_vocab);
+        int expect = c->n_past[seq] + c->seq_new[seq]++;
+        if (b->pos[t] != expect)
+            return g4_fail(err, "token %d of sequence %d has position %d; the sequence continues at %d", t, seq, b->pos[t], expect);
+    }
+    for (int seq = 0; seq < c->n_seq; seq++)
+        if (c->n_past[seq] + c->seq_new[seq] > c->n_ctx)
+            return g4_fail(err, "context full: %d positions requested, the context holds %d", c->n_past[seq] + c->seq_new[seq],
+                           c->n_ctx);
+    return 0;
+}
+
+static int wants_logits(const g4_batch *b, int t) { return b->want_logits ? b->want_logits[t] != 0 : t == b->n - 1; }
+
+/* Host side of a batch, before anything is enqueued: token ids, positions,
+ * sequences, the rows that want logits, and the per-layer embedding rows,
+ * all into pinned buffers the device copies from (a replayed graph too).
+ * The previous batch has finished with them: every forward ends in a sync. */
+static int stage_batch(g4_gpu_context *c, const g4_batch *b) {
+    const g4_gpu_model *g = c->gm;
+    const g4_config *cfg = g->cfg;
+    int n = b->n, nb = c->n_batch, k = 0;
+    int32_t *tok = c->h_ints, *pos = tok + nb, *seq = pos + nb, *rows = seq + nb;
+    for (int t = 0; t < n; t++) {
+        int is_embd = b->embd_row && b->embd_row[t];
+        tok[t] = is_embd ? cfg->pad_token_id : b->token[t]; /* soft tokens look up the pad id's per-layer row */
+        pos[t] = b->pos[t];
+        seq[t] = b->seq ? b->seq[t] : 0;
+        if (wants_logits(b, t)) rows[k++] = t;
+    }
+    int64_t LP = (int64_t)cfg->n_layers * cfg->ple_dim;
+    for (int t = 0; LP && t < n; t++) { /* the per-layer table stays in host memory: one row per token */
+        if (g->ple_embed && g->ple_embed->data) g4_row_to_f32(g->ple_embed, tok[t], c->h_ple + t * LP);
+        else memset(c->h_ple + t * LP, 0, sizeof(float) * LP); /* synthetic model: no table */
+    }
+    return k;
+}
+
+static int upload_batch(g4_gpu_context *c, int n, int n_rows, g4_error *err) {
+    int nb = c->n_batch;
+    int32_t *tok = c->h_ints, *pos = tok + nb, *seq = pos + nb, *rows = seq + nb;
+    CUDA_TRY(cudaMemcpyAsync(c->d_token, tok, sizeof(int32_t) * n, cudaMemcpyHostToDevice, c->stream));
+    CUDA_TRY(cudaMemcpyAsync(c->d_pos, pos, sizeof(int32_t) * n, cudaMemcpyHostToDevice, c->stream));
+    CUDA_TRY(cudaMemcpyAsync(c->d_seq, seq, sizeof(int32_t) * n, cudaMemcpyHostToDevice, c->stream));
+    if (n_rows) CUDA_TRY(cudaMemcpyAsync(c->d_rows, rows, sizeof(int32_t) * n_rows, cudaMemcpyHostToDevice, c->stream));
+    return 0;
+}
+
+static int embed(g4_gpu_context *c, const g4_batch *b, g4_error *err) {
+    const g4_gpu_model *g = c->gm;
+    int64_t D = g->cfg->hidden_size;
+    gpu_embed(c->stream, &g->embed, c->d_token, b->n, g->embed_scale, c->h);
+    for (int t = 0; b->embd_row && t < b->n; t++) /* multimodal soft tokens, not scaled */
+        if (b->embd_row[t])
+            CUDA_TRY(cudaMemcpyAsync(c->h + t * D, b->embd + t * D, sizeof(float) * D, cudaMemcpyHostToDevice, c->stream));
+    return 0;
+}
+
+/* Per-layer inputs (ple.c): the context part projected on the device, the
+ * token part (staged by stage_batch) copied over and mixed in. */
+static int ple_inputs(g4_gpu_context *c, int n, g4_error *err) {
+    const g4_gpu_model *g = c->gm;
+    const g4_config *cfg = g->cfg;
+    int64_t D = cfg->hidden_size, L = cfg->n_layers, P = cfg->ple_dim, LP = L * P;
+    TRY(gpu_matmul(c, &g->ple_model_proj, c->h, D, n, c->ple, LP, err));
+    CUDA_TRY(cudaMemcpyAsync(c->ple_tok, c->h_ple, sizeof(float) * n * LP, cudaMemcpyHostToDevice, c->stream));
+    gpu_ple_combine(c->stream, c->ple, c->ple_tok, n, (int)L, (int)P, g->ple_proj_norm, (float)(1.0 / sqrt((double)D)),
+                    g->ple_embed_scale, cfg->rms_eps);
+    return 0;
+}
+
+/* A prompt chunk of a bf16 model: the norms and the GELU gate write bf16
+ * directly for the tensor-core products (the same rounding as converting
+ * their float32 output, one pass less over the activations). */
+static int bf16_prefill(const g4_gpu_context *c, const gpu_matrix *const *w, int k, int n) {
+    int ok = n >= c->gemm_min_rows;
+    for (int i = 0; i < k; i++) ok &= w[i]->dtype == G4_DTYPE_BF16;
+    return ok;
+}
+
+/* attention.c: norms, q/k/v, RoPE, the cache write, attention, output projection, residual. */
+static int attention_block(g4_gpu_context *c, int l, int n, g4_error *err) {
+    const g4_config *cfg = c->gm->cfg;
+    const g4_layer_config *lc = &cfg->layer[l];
+    const gpu_layer *w = &c->gm->layer[l];
+    int D = cfg->hidden_size, hd = lc->head_dim, q_dim = cfg->n_heads * hd, kv_dim = lc->n_kv_heads * hd;
+
+    /* q, and k and v unless the layer reads another layer's cache (KV-shared) or V is K (k = v) */
+    const gpu_matrix *proj[3] = {&w->q_proj, &w->k_proj, &w->v_proj};
+    float *out[3] = {c->q, c->k, c->v};
+    int64_t out_stride[3] = {q_dim, kv_dim, kv_dim};
+    int n_proj = lc->kv_source != l ? 1 : lc->k_eq_v ? 2 : 3;
+    if (bf16_prefill(c, proj, n_proj, n)) {
+        gpu_rmsnorm_bf16(c->stream, c->x_bf16, c->h, w->input_norm, n, D, cfg->rms_eps);
+        TRY(gpu_matmul_bf16_input(c, proj, out, out_stride, n_proj, n, err));
+    } else {
+        gpu_rmsnorm(c->stream, c->x, D, c->h, D, w->input_norm, n, D, cfg->rms_eps, 1.0f);
+        TRY(gpu_matmul_multi(c, proj, out, out_stride, n_proj, c->x, D, n, err));
+    }
+    gpu_norm_rope(c->stream, c->q, n, cfg->n_heads, hd, w->q_norm, w->rope_inv_freq, lc->rope_pairs, c->d_pos, cfg->rms_eps);
+    if (lc->kv_source == l) {
+        /* k = v layers: V is the raw K projection, before k_norm and RoPE */
+        gpu_kv_write(c->stream, c->k, lc->k_eq_v ? c->k : c->v, n, lc->n_kv_heads, hd, w->k_norm, w->rope_inv_freq,
+                     lc->rope_pairs, c->d_pos, c->d_seq, &c->kv[l], cfg->rms_eps);
+    }
+    int window = lc->attn == G4_ATTN_SLIDING ? cfg->sliding_window : 0;
+    /* a prompt chunk large enough for the tensor cores (the same switch as the matmuls; float32
+     * models keep float32 attention, as their matmuls keep SGEMM) */
+    if (!(c->one_prompt && n >= c->gemm_min_rows && w->q_proj.dtype != G4_DTYPE_F32 &&
+          gpu_attention_prefill(c->stream, c->q, n, cfg->n_heads, hd, &c->kv[lc->kv_source], window, c->d_pos, c->d_seq,
+                                c->attn) == 0))
+        gpu_attention(c->stream, c->q, n, cfg->n_heads, hd, &c->kv[lc->kv_source], window, c->d_pos, c->d_seq, c->attn);
+    CUDA_TRY(cudaGetLastError());
+    TRY(gpu_matmul(c, &w->o_proj, c->attn, q_dim, n, c->o, D, err));
+    gpu_add_rmsnorm(c->stream, c->h, c->o, w->post_attn_norm, n, D, cfg->rms_eps, 1.0f);
+    return 0;
+}
+
+/* Many tokens (a prompt): rows grouped by expert on the host, then one
+ * tensor-core GEMM per chosen expert for gate/up and one for down, instead
+ * of one matrix read per (token, expert). Same sums as the grouped GEMV path. */
+static int experts_by_gemm(g4_gpu_context *c, const gpu_layer *w, int n, g4_error *err) {
+    const g4_config *cfg = c->gm->cfg;
+    int D = cfg->hidden_size, E = cfg->n_experts, K = cfg->top_k_experts, Im = cfg->moe_dim, items = n * K;
+    CUDA_TRY(cudaMemcpyAsync(c->h_experts, c->moe_experts, sizeof(int) * items, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_TRY(cudaStreamSynchronize(c->stream));
+    int count[1024] = {0}, start[1025];
+    for (int i = 0; i < items; i++) count[c->h_experts[i]]++;
+    start[0] = 0;
+    for (int e = 0; e < E; e++) start[e + 1] = start[e] + count[e];
+    for (int e = 0; e < E; e++) count[e] = start[e];
+    for (int i = 0; i < items; i++) c->h_perm[count[c->h_experts[i]]++] = i;
+    CUDA_TRY(cudaMemcpyAsync(c->moe_perm, c->h_perm, sizeof(int) * items, cudaMemcpyHostToDevice, c->stream));
+    gpu_gather_rows(c->stream, c->moe_sorted, c->moe_x, c->moe_perm, K, items, D, 0);
+    for (int e = 0; e < E; e++) { /* gate and up: [rows][2·Im] */
+        int rows = start[e + 1] - start[e];
+        gpu_matrix m = w->experts_gate_up;
+        m.data = (char *)m.data + (size_t)e * 2 * Im * D * 2;
+        if (rows) TRY(gpu_matmul_gemm(c, &m, c->moe_sorted + (int64_t)start[e] * D, D, rows, c->moe_gate_up + (int64_t)start[e] * 2 * Im, 2 * Im, err));
+    }
+    gpu_gelu_gate(c->stream, c->moe_act, Im, c->moe_gate_up, 2 * Im, c->moe_gate_up + Im, 2 * Im, items, Im);
+    for (int e = 0; e < E; e++) { /* down: [rows][D], still in expert order */
+        int rows = start[e + 1] - start[e];
+        gpu_matrix m = w->experts_down;
+        m.data = (char *)m.data + (size_t)e * D * Im * 2;
+        if (rows) TRY(gpu_matmul_gemm(c, &m, c->moe_act + (int64_t)start[e] * Im, Im, rows, c->moe_sorted + (int64_t)start[e] * D, D, err));
+    }
+    gpu_gather_rows(c->stream, c->moe_y, c->moe_sorted, c->moe_perm, 1, items, D, 1); /* back to token order */
+    return 0;
+}
+
+/* moe.c: the router reads the FFN block's residual; only the chosen experts' matrices are read. */
+static int moe(g4_gpu_context *c, int l, int n, g4_error *err) {
+    const g4_config *cfg = c->gm->cfg;
+    const gpu_layer *w = &c->gm->layer[l];
+    int D = cfg->hidden_size, E = cfg->n_experts, K = cfg->top_k_experts, Im = cfg->moe_dim;
+    /* router input: weightless RMSNorm, the learned scale, D^-0.5 */
+    gpu_rmsnorm(c->stream, c->moe_x, D, c->h, D, w->router_scale, n, D, cfg->rms_eps, (float)(1.0 / sqrt((double)D)));
+    TRY(gpu_matmul(c, &w->router_proj, c->moe_x, D, n, c->router, E, err));
+    gpu_moe_topk(c->stream, c->router, n, E, K, w->router_expert_scale, c->moe_experts, c->moe_weights);
+    gpu_rmsnorm(c->stream, c->moe_x, D, c->h, D, w->pre_ffn_norm_2, n, D, cfg->rms_eps, 1.0f);
+    if (n >= c->gemm_min_rows && w->experts_gate_up.dtype == G4_DTYPE_BF16 && w->experts_down.dtype == G4_DTYPE_BF16) {
+        TRY(experts_by_gemm(c, w, n, err));
+    } else {
+        TRY(gpu_matmul_grouped(c, &w->experts_gate_up, c->moe_experts, c->moe_x, D, K, n * K, c->moe_gate_up, 2 * Im, err));
+        gpu_gelu_gate(c->stream, c->moe_act, Im, c->moe_gate_up, 2 * Im, c->moe_gate_up + Im, 2 * Im, n * K, Im);
+        TRY(gpu_matmul_grouped(c, &w->experts_down, c->moe_experts, c->moe_act, Im, 1, n * K, c->moe_y, D, err));
+    }
+    gpu_moe_combine(c->stream, c->moe_out, c->moe_y, c->moe_weights, n, K, D);
+    return 0;
+}
+
+/* ffn.c: the dense GELU-gated MLP, and on MoE layers the experts beside it.
+ * post_scale: the layer scalar when no PLE block follows. */
+static int ffn_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error *err) {
+    const g4_config *cfg = c->gm->cfg;
+    const gpu_layer *w = &c->gm->layer[l];
+    int D = cfg->hidden_size, I = cfg->layer[l].ffn_dim;
+    const gpu_matrix *proj[3] = {&w->gate_proj, &w->up_proj, &w->down_proj};
+    float *out[2] = {c->gate, c->up};
+    int64_t out_stride[2] = {I, I}, d_stride = D;
+    if (bf16_prefill(c, proj, 3, n)) {
+        gpu_rmsnorm_bf16(c->stream, c->x_bf16, c->h, w->pre_ffn_norm, n, D, cfg->rms_eps);
+        TRY(gpu_matmul_bf16_input(c, proj, out, out_stride, 2, n, err));
+        gpu_gelu_gate_bf16(c->stream, c->x_bf16, c->gate, c->up, n, I);
+        TRY(gpu_matmul_bf16_input(c, proj + 2, &c->o, &d_stride, 1, n, err));
+    } else {
+        gpu_rmsnorm(c->stream, c->x, D, c->h, D, w->pre_ffn_norm, n, D, cfg->rms_eps, 1.0f);
+        TRY(gpu_matmul_multi(c, proj, out, out_stride, 2, c->x, D, n, err));
+        gpu_gelu_gate(c->stream, c->gate, I, c->gate, I, c->up, I, n, I);
+        TRY(gpu_matmul(c, &w->down_proj, c->gate, I, n, c->o, D, err));
+    }
+    if (cfg->n_experts) {
+        /* m = post_ffn_norm_1(MLP) + post_ffn_norm_2(Experts(residual)) */
+        TRY(moe(c, l, n, err));
+        gpu_rmsnorm_sum(c->stream, c->o, c->moe_out, w->post_ffn_norm_1, w->post_ffn_norm_2, n, D, cfg->rms_eps);
+    }
+    gpu_add_rmsnorm(c->stream, c->h, c->o, w->post_ffn_norm, n, D, cfg->rms_eps, post_scale);
+    return 0;
+}
+
+/* ple.c: h += post_norm( W_proj( gelu(W_gate h) ⊙ ple_l ) ), then the layer scalar. */
+static int ple_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error *err) {
+    const g4_config *cfg = c->gm->cfg;
+    const gpu_layer *w = &c->gm->layer[l];
+    int D = cfg->hidden_size, P = cfg->ple_dim;
+    int64_t LP = (int64_t)cfg->n_layers * P;
+    TRY(gpu_matmul(c, &w->ple_gate, c->h, D, n, c->ple_gate, P, err));
+    gpu_gelu_gate(c->stream, c->ple_gate, P, c->ple_gate, P, c->ple + (int64_t)l * P, LP, n, P);
+    TRY(gpu_matmul(c, &w->ple_proj, c->ple_gate, P, n, c->o, D, err));
+    gpu_add_rmsnorm(c->stream, c->h, c->o, w->ple_post_norm, n, D, cfg->rms_eps, post_scale);
+    return 0;
+}
+
+/* Room for n_rows rows of logits on both sides; made before anything is
+ * enqueued, since graphs hold these addresses (new buffers drop them). */
+static int reserve_logits(g4_gpu_context *c, int n_rows, g4_error *err) {
+    int64_t V = c->gm->cfg->vocab_size;
+    if (n_rows <= c->logits_cap) return 0;
+    cudaFreeHost(c->logits);
+    cudaFree(c->d_logits);
+    c->logits = NULL;
+    c->d_logits = NULL;
+    c->logits_cap = 0;
+    gpu_graphs_drop(c);
+    CUDA_TRY(cudaMallocHost((void **)&c->logits, sizeof(float) * (size_t)(n_rows * V)));
+    CUDA_TRY(cudaMalloc((void **)&c->d_logits, sizeof(float) * (size_t)(n_rows * V)));
+    c->logits_cap = n_rows;
+    return 0;
+}
+
+/* Logits of the rows that asked for them: final norm, tied head, soft-cap, to the host. */
+static int lm_head(g4_gpu_context *c, int n_rows, g4_error *err) {
+    const g4_config *cfg = c->gm->cfg;
+    int64_t D = cfg->hidden_size, V = cfg->vocab_size;
+    if (!n_rows) return 0;
+    gpu_gather_rmsnorm(c->stream, c->x, c->h, c->d_rows, n_rows, (int)D, c->gm->final_norm, cfg->rms_eps);
+    TRY(gpu_matmul(c, &c->gm->embed, c->x, D, n_rows, c->d_logits, V, err));
+    if (cfg->final_logit_softcap > 0) gpu_softcap(c->stream, c->d_logits, n_rows * V, cfg->final_logit_softcap);
+    CUDA_TRY(cudaMemcpyAsync(c->logits, c->d_logits, sizeof(float) * (size_t)(n_rows * V), cudaMemcpyDeviceToHost,
+                             c->stream));
+    return 0;
+}
+
+/* Everything a batch does on the device, in stream order (§2.1). */
+static int enqueue_forward(g4_gpu_context *c, const g4_batch *b, int n_rows, g4_error *err) {
+    const g4_config *cfg = c->gm->cfg;
+    TRY(upload_batch(c, b->n, n_rows, err));
+    TRY(embed(c, b, err));
+    if (cfg->ple_dim) TRY(ple_inputs(c, b->n, err));
+    for (int l = 0; l < cfg->n_layers; l++) {
+        float scalar = c->gm->layer[l].layer_scalar;
+        TRY(attention_block(c, l, b->n, err));
+        TRY(ffn_block(c, l, b->n, cfg->ple_dim ? 1.0f : scalar, err));
+        if (cfg->ple_dim) TRY(ple_block(c, l, b->n, scalar, err));
+    }
+    return lm_head(c, n_rows, err);
+}
+
+/* Small batches (decode steps) replay a CUDA graph of the whole forward:
+ * one launch instead of hundreds. Every input a step changes is read from
+ * device or pinned memory, so a graph recorded for a batch of n tokens (and
+ * n_rows logit rows) serves every later batch of that shape. */
+static int run_graph(g4_gpu_context *c, const g4_batch *b, int n_rows, g4_error *err) {
+    gpu_graph *gr = &c->graphs[b->n];
+    if (gr->exec && gr->n_rows != n_rows) {
+        cudaGraphExecDestroy(gr->exec);
+        gr->exec = NULL;
+    }
+    if (!gr->exec) {
+        cudaGraph_t graph;
+        CUDA_TRY(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
+        int rc = enqueue_forward(c, b, n_rows, err);
+        cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
+        if (rc) { if (e == cudaSuccess) cudaGraphDestroy(graph); return -1; }
+        CUDA_TRY(e);
+        e = cudaGraphInstantiate(&gr->exec, graph, 0);
+        cudaGraphDestroy(graph);
+        CUDA_TRY(e);
+        gr->n_rows = n_rows;
+    }
+    CUDA_TRY(cudaGraphLaunch(gr->exec, c->stream));
+    return 0;
+}
+
+void gpu_graphs_drop(g4_gpu_context *c) {
+    for (int i = 0; i <= GPU_GRAPH_MAX_TOKENS; i++)
+        if (c->graphs[i].exec) {
+            cudaGraphExecDestroy(c->graphs[i].exec);
+            c->graphs[i].exec = NULL;
+        }
+}
+
+extern "C" int g4_gpu_forward(g4_gpu_context *c, const g4_batch *b, g4_error *err) {
+    c->n_logits = 0;
+    TRY(check_batch(c, b, err));
+    int n_rows = stage_batch(c, b);
+    c->one_prompt = 1;
+    for (int t = 1; t < b->n; t++)
+        c->one_prompt &= (b->seq ? b->seq[t] == b->seq[0] : 1) && b->pos[t] == b->pos[0] + t;
+    TRY(reserve_logits(c, n_rows, err));
+    /* graphs only where no product goes to cuBLAS and no soft-token rows are copied from the caller */
+    int graph = c->use_graphs && b->n <= GPU_GRAPH_MAX_TOKENS && b->n < c->gemm_min_rows && !b->embd_row;
+    TRY(graph ? run_graph(c, b, n_rows, err) : enqueue_forward(c, b, n_rows, err));
+    CUDA_TRY(cudaStreamSynchronize(c->stream));
+    CUDA_TRY(cudaGetLastError());
+    c->n_logits = n_rows;
+    for (int seq = 0; seq < c->n_seq; seq++) c->n_past[seq] += c->seq_new[seq];
+    return 0;
+}

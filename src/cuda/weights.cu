@@ -1,0 +1,355 @@
+/* The model's weights on the device: matrices in their storage type (f16
+ * widened to f32; Q8_0/Q4_0 repacked for aligned loads, see gpu.h), small
+ * vectors as float32. The per-layer embedding table stays in host memory.
+ * A synthetic model (tensors with shapes but no data) gets random weights
+ * made directly in device memory, so real-shape 31B models need no file. */
+#include "cuda/gpu.h"
+
+extern "C" {
+#include "model/convert.h"
+#include "model/tensor_names.h"
+#include "ops/half.h"
+#include "ops/rope.h"
+}
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int track(g4_gpu_model *g, void *p, g4_error *err) {
+    if (g->n_allocs == g->cap_allocs) {
+        int cap = g->cap_allocs ? 2 * g->cap_allocs : 256;
+        void **a = (void **)realloc(g->allocs, sizeof *a * (size_t)cap);
+        if (!a) { cudaFree(p); return g4_fail(err, "out of memory"); }
+        g->allocs = a;
+        g->cap_allocs = cap;
+    }
+    g->allocs[g->n_allocs++] = p;
+    return 0;
+}
+
+static int device_alloc(g4_gpu_model *g, void **p, size_t bytes, g4_error *err) {
+    cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
+    if (e != cudaSuccess)
+        return g4_fail(err, "cannot allocate %.2f GiB of GPU memory for weights: %s", bytes / 1073741824.0,
+                       cudaGetErrorString(e));
+    g->weight_bytes += bytes;
+    return track(g, *p, err);
+}
+
+extern "C" uint64_t gpu_matrix_bytes(const gpu_matrix *w) {
+    uint64_t n = (uint64_t)w->rows * (uint64_t)w->cols;
+    switch (w->dtype) {
+    case G4_DTYPE_F32: return 4 * n;
+    case G4_DTYPE_BF16: return 2 * n;
+    case G4_DTYPE_Q8_0: return n + n / 16;
+    case G4_DTYPE_Q4_0: return n / 2 + n / 16;
+    default: return 0;
+    }
+}
+
+static size_t code_bytes(g4_dtype t, int64_t elems) {
+    return t == G4_DTYPE_F32 ? 4 * (size_t)elems : t == G4_DTYPE_BF16 ? 2 * (size_t)elems
+         : t == G4_DTYPE_Q8_0 ? (size_t)elems : (size_t)elems / 2;
+}
+
+/* Copies n_rows rows of src (host, in the file's layout) to rows first_row.. of dst. */
+static int put_rows(gpu_matrix *dst, int64_t first_row, const void *src, g4_dtype src_type, int64_t n_rows, g4_error *err) {
+    int64_t cols = dst->cols;
+    size_t src_row = g4_dtype_row_bytes(src_type, cols);
+    int64_t chunk = (64 << 20) / (int64_t)(src_row ? src_row : 1) + 1;
+    void *codes = malloc(code_bytes(dst->dtype, chunk * cols));
+    uint16_t *scales = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)(chunk * cols / 32 + 1));
+    if (!codes || !scales) { free(codes); free(scales); return g4_fail(err, "out of memory"); }
+    int rc = 0;
+    for (int64_t r0 = 0; r0 < n_rows && !rc; r0 += chunk) {
+        int64_t rows = n_rows - r0 < chunk ? n_rows - r0 : chunk, elems = rows * cols;
+        const uint8_t *in = (const uint8_t *)src + (size_t)r0 * src_row;
+        if (src_type == G4_DTYPE_F16) {
+            for (int64_t i = 0; i < elems; i++) ((float *)codes)[i] = g4_f16_to_f32(((const uint16_t *)in)[i]);
+        } else if (src_type == G4_DTYPE_F32 || src_type == G4_DTYPE_BF16) {
+            memcpy(codes, in, code_bytes(src_type, elems));
+        } else { /* GGML blocks: f16 scale, then the codes */
+            size_t bb = g4_dtype_block_bytes(src_type);
+            for (int64_t b = 0; b < elems / 32; b++) {
+                const uint8_t *blk = in + (size_t)b * bb;
+                memcpy(&scales[b], blk, 2);
+                if (src_type == G4_DTYPE_Q8_0) memcpy((int8_t *)codes + b * 32, blk + 2, 32);
+                else memcpy((uint8_t *)codes + b * 16, blk + 2, 16);
+            }
+        }
+        int64_t e0 = (first_row + r0) * cols;
+        cudaError_t e = cudaMemcpy((uint8_t *)dst->data + code_bytes(dst->dtype, e0), codes, code_bytes(dst->dtype, elems),
+                                   cudaMemcpyHostToDevice);
+        if (e == cudaSuccess && dst->scales)
+            e = cudaMemcpy(dst->scales + e0 / 32, scales, sizeof(uint16_t) * (size_t)(elems / 32), cudaMemcpyHostToDevice);
+        if (e != cudaSuccess) rc = g4_fail(err, "CUDA: %s copying weights", cudaGetErrorString(e));
+    }
+    free(codes);
+    free(scales);
+    return rc;
+}
+
+/* Allocates a [count][rows][cols] matrix of the given type on the device. */
+static int alloc_matrix(g4_gpu_model *g, gpu_matrix *m, g4_dtype type, int64_t count, int64_t rows, int64_t cols,
+                        const char *name, g4_error *err) {
+    if (type == G4_DTYPE_F16) type = G4_DTYPE_F32;
+    if (type != G4_DTYPE_F32 && type != G4_DTYPE_BF16 && type != G4_DTYPE_Q8_0 && type != G4_DTYPE_Q4_0)
+        return g4_fail(err, "tensor %s is %s; the GPU backend runs f32, f16, bf16, q8_0 and q4_0 weights", name,
+                       g4_dtype_name(type));
+    if (cols % (type == G4_DTYPE_F32 || type == G4_DTYPE_BF16 ? 8 : 32))
+        return g4_fail(err, "tensor %s has rows of %lld; the GPU kernels need a multiple of 8", name, (long long)cols);
+    m->dtype = type;
+    m->count = count;
+    m->rows = rows;
+    m->cols = cols;
+    m->scales = NULL;
+    if (device_alloc(g, &m->data, code_bytes(type, count * rows * cols), err)) return -1;
+    if (type == G4_DTYPE_Q8_0 || type == G4_DTYPE_Q4_0)
+        if (device_alloc(g, (void **)&m->scales, sizeof(__half) * (size_t)(count * rows * cols / 32), err)) return -1;
+    return 0;
+}
+
+/* A host tensor to the device; a tensor without data (synthetic) gets
+ * uniform random values of unit output variance. Absent tensors stay absent. */
+static int upload_matrix(g4_gpu_model *g, gpu_matrix *m, const g4_tensor *t, g4_error *err) {
+    memset(m, 0, sizeof *m);
+    if (t->ndim < 2) return 0;
+    if (t->repacked) /* model/repack.c regrouped the rows for the CPU's integer kernels */
+        return g4_fail(err, "tensor %s was repacked for the CPU kernels; the GPU backend reads GGML's block layout", t->name);
+    int64_t count = t->ndim == 3 ? t->shape[0] : 1, rows = t->shape[t->ndim - 2], cols = t->shape[t->ndim - 1];
+    if (alloc_matrix(g, m, t->dtype, count, rows, cols, t->name ? t->name : "(synthetic)", err)) return -1;
+    if (t->data) return put_rows(m, 0, t->data, t->dtype, count * rows, err);
+    static uint64_t seed = 1;
+    gpu_fill_random(0, m, seed++ * 0x9e3779b97f4a7c15ull, sqrtf(3.0f / (float)cols));
+    CUDA_TRY(cudaGetLastError());
+    return 0;
+}
+
+/* GGUF files may split the experts' gate and up: fused here, gate rows first. */
+static int upload_split_experts(g4_gpu_model *g, gpu_matrix *m, const g4_tensor *gate, const g4_tensor *up, g4_error *err) {
+    int64_t E = gate->shape[0], Im = gate->shape[1], D = gate->shape[2];
+    if (gate->dtype != up->dtype) return g4_fail(err, "experts' gate and up tensors differ in type");
+    if (alloc_matrix(g, m, gate->dtype, E, 2 * Im, D, gate->name, err)) return -1;
+    size_t mat = g4_dtype_row_bytes(gate->dtype, D) * (size_t)Im;
+    for (int64_t e = 0; e < E; e++)
+        if (put_rows(m, e * 2 * Im, (const uint8_t *)gate->data + e * mat, gate->dtype, Im, err) ||
+            put_rows(m, e * 2 * Im + Im, (const uint8_t *)up->data + e * mat, up->dtype, Im, err))
+            return -1;
+    return 0;
+}
+
+static int upload_vector(g4_gpu_model *g, float **out, const float *v, int64_t n, g4_error *err) {
+    *out = NULL;
+    if (!v) return 0;
+    if (device_alloc(g, (void **)out, sizeof(float) * (size_t)n, err)) return -1;
+    CUDA_TRY(cudaMemcpy(*out, v, sizeof(float) * (size_t)n, cudaMemcpyHostToDevice));
+    return 0;
+}
+
+static int upload_layer(g4_gpu_model *g, const g4_config *c, int l, const g4_layer_weights *hw, gpu_layer *gl,
+                        g4_error *err) {
+    const g4_layer_config *lc = &c->layer[l];
+    int64_t D = c->hidden_size, hd = lc->head_dim, E = c->n_experts;
+    gl->layer_scalar = hw->layer_scalar;
+    if (upload_vector(g, &gl->input_norm, hw->input_norm, D, err) || upload_vector(g, &gl->q_norm, hw->q_norm, hd, err) ||
+        upload_vector(g, &gl->k_norm, hw->k_norm, hd, err) ||
+        upload_vector(g, &gl->post_attn_norm, hw->post_attn_norm, D, err) ||
+        upload_vector(g, &gl->rope_inv_freq, hw->rope_inv_freq, lc->rope_pairs > 0 ? lc->rope_pairs : 1, err) ||
+        upload_matrix(g, &gl->q_proj, &hw->q_proj, err) || upload_matrix(g, &gl->k_proj, &hw->k_proj, err) ||
+        upload_matrix(g, &gl->v_proj, &hw->v_proj, err) || upload_matrix(g, &gl->o_proj, &hw->o_proj, err) ||
+        upload_vector(g, &gl->pre_ffn_norm, hw->pre_ffn_norm, D, err) ||
+        upload_vector(g, &gl->post_ffn_norm, hw->post_ffn_norm, D, err) ||
+        upload_matrix(g, &gl->gate_proj, &hw->gate_proj, err) || upload_matrix(g, &gl->up_proj, &hw->up_proj, err) ||
+        upload_matrix(g, &gl->down_proj, &hw->down_proj, err) ||
+        upload_matrix(g, &gl->ple_gate, &hw->ple_gate, err) || upload_matrix(g, &gl->ple_proj, &hw->ple_proj, err) ||
+        upload_vector(g, &gl->ple_post_norm, hw->ple_post_norm, D, err))
+        return -1;
+    if (!E) return 0;
+    if (upload_vector(g, &gl->post_ffn_norm_1, hw->post_ffn_norm_1, D, err) ||
+        upload_vector(g, &gl->pre_ffn_norm_2, hw->pre_ffn_norm_2, D, err) ||
+        upload_vector(g, &gl->post_ffn_norm_2, hw->post_ffn_norm_2, D, err) ||
+        upload_vector(g, &gl->router_scale, hw->router_scale, D, err) ||
+        upload_vector(g, &gl->router_expert_scale, hw->router_expert_scale, E, err) ||
+        upload_matrix(g, &gl->router_proj, &hw->router_proj, err) ||
+        upload_matrix(g, &gl->experts_down, &hw->experts_down, err))
+        return -1;
+    if (hw->experts_gate_up.ndim) return upload_matrix(g, &gl->experts_gate_up, &hw->experts_gate_up, err);
+    return upload_split_experts(g, &gl->experts_gate_up, &hw->experts_gate, &hw->experts_up, err);
+}
+
+/* Weights one token multiplies: every layer matrix, K of E experts, the
+ * per-layer projection; not the LM head (prefill computes it for one row). */
+static uint64_t matmul_params(const g4_gpu_model *g) {
+    const g4_config *c = g->cfg;
+    uint64_t p = g->ple_model_proj.data ? (uint64_t)(g->ple_model_proj.rows * g->ple_model_proj.cols) : 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const gpu_layer *gl = &g->layer[l];
+        const gpu_matrix *ms[] = {&gl->q_proj, &gl->k_proj, &gl->v_proj, &gl->o_proj, &gl->gate_proj, &gl->up_proj,
+                                  &gl->down_proj, &gl->router_proj, &gl->ple_gate, &gl->ple_proj};
+        for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+            if (ms[i]->data) p += (uint64_t)(ms[i]->rows * ms[i]->cols);
+        if (gl->experts_gate_up.data)
+            p += (uint64_t)c->top_k_experts * (uint64_t)(gl->experts_gate_up.rows * gl->experts_gate_up.cols +
+                                                         gl->experts_down.rows * gl->experts_down.cols);
+    }
+    return p;
+}
+
+extern "C" uint64_t g4_gpu_matmul_params(const g4_gpu_model *g) { return g->matmul_params; }
+
+/* Weight bytes one token's decode step reads: every matrix once, the K
+ * chosen experts of E, one embedding row and the whole (tied) LM head. */
+static uint64_t decode_bytes(const g4_gpu_model *g) {
+    const g4_config *c = g->cfg;
+    uint64_t b = gpu_matrix_bytes(&g->embed) + (g->ple_model_proj.data ? gpu_matrix_bytes(&g->ple_model_proj) : 0);
+    for (int l = 0; l < c->n_layers; l++) {
+        const gpu_layer *gl = &g->layer[l];
+        const gpu_matrix *ms[] = {&gl->q_proj, &gl->k_proj, &gl->v_proj, &gl->o_proj, &gl->gate_proj, &gl->up_proj,
+                                  &gl->down_proj, &gl->router_proj, &gl->ple_gate, &gl->ple_proj};
+        for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
+            if (ms[i]->data) b += gpu_matrix_bytes(ms[i]);
+        if (gl->experts_gate_up.data)
+            b += (uint64_t)c->top_k_experts * (gpu_matrix_bytes(&gl->experts_gate_up) + gpu_matrix_bytes(&gl->experts_down));
+    }
+    return b;
+}
+
+extern "C" int g4_gpu_model_new(const g4_model *m, g4_gpu_model **out, g4_error *err) {
+    *out = NULL;
+    const g4_config *c = &m->cfg;
+    const g4_weights *w = &m->w;
+    for (int l = 0; l < c->n_layers; l++) {
+        int hd = c->layer[l].head_dim;
+        if (hd % 32 || hd / 32 > 16 || (hd / 32 & (hd / 32 - 1)))
+            return g4_fail(err, "layer %d has head dimension %d; the GPU attention takes 32, 64, 128, 256 or 512", l, hd);
+    }
+    if (c->n_experts > 1024 || c->top_k_experts > 32)
+        return g4_fail(err, "the GPU router takes at most 1024 experts and 32 chosen ones (%d, %d)", c->n_experts,
+                       c->top_k_experts);
+    if (g4_gpu_device_count() < 1) return g4_fail(err, "no CUDA device found");
+    g4_gpu_model *g = (g4_gpu_model *)calloc(1, sizeof *g);
+    if (!g) return g4_fail(err, "out of memory");
+    g->cfg = c;
+    g->layer = (gpu_layer *)calloc((size_t)c->n_layers, sizeof *g->layer);
+    int rc = g->layer ? 0 : g4_fail(err, "out of memory");
+    if (!rc && cublasCreate(&g->cublas) != CUBLAS_STATUS_SUCCESS) rc = g4_fail(err, "cannot initialise cuBLAS");
+    g->embed_scale = w->embed_scale;
+    g->ple_embed = c->ple_dim ? &w->ple_embed : NULL;
+    g->ple_embed_scale = w->ple_embed_scale;
+    if (!rc)
+        rc = upload_matrix(g, &g->embed, &w->embed, err) || upload_matrix(g, &g->ple_model_proj, &w->ple_model_proj, err) ||
+             upload_vector(g, &g->ple_proj_norm, w->ple_proj_norm, c->ple_dim, err) ||
+             upload_vector(g, &g->final_norm, w->final_norm, c->hidden_size, err);
+    for (int l = 0; !rc && l < c->n_layers; l++) rc = upload_layer(g, c, l, &w->layer[l], &g->layer[l], err);
+    if (!rc && cudaDeviceSynchronize() != cudaSuccess) rc = g4_fail(err, "CUDA: %s", cudaGetErrorString(cudaGetLastError()));
+    if (rc) { g4_gpu_model_free(g); return -1; }
+    g->decode_bytes = decode_bytes(g);
+    g->matmul_params = matmul_params(g);
+    *out = g;
+    return 0;
+}
+
+extern "C" void g4_gpu_model_free(g4_gpu_model *g) {
+    if (!g) return;
+    for (int i = 0; i < g->n_allocs; i++) cudaFree(g->allocs[i]);
+    if (g->cublas) cublasDestroy(g->cublas);
+    free(g->allocs);
+    free(g->layer);
+    free(g);
+}
+
+extern "C" uint64_t g4_gpu_decode_bytes(const g4_gpu_model *g) { return g->decode_bytes; }
+extern "C" uint64_t g4_gpu_weight_bytes(const g4_gpu_model *g) { return g->weight_bytes; }
+
+/* ---- synthetic models: shapes from the config, storage types from the file-type recipe ---- */
+
+typedef struct synth {
+    const g4_config *cfg;
+    g4_ftype ft;
+    float *next; /* bump allocator over w->vectors */
+} synth;
+
+static void synth_tensor(synth *s, g4_tensor *t, const char *hf, int layer, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+    char gguf[96];
+    int64_t dims[3] = {d0, d1, d2};
+    memset(t, 0, sizeof *t);
+    if (!g4_gguf_name(hf, layer, gguf, sizeof gguf)) snprintf(gguf, sizeof gguf, "%s", hf);
+    t->ndim = ndim;
+    t->numel = 1;
+    for (int i = 0; i < ndim; i++) t->shape[i] = dims[i], t->numel *= dims[i];
+    t->dtype = g4_ftype_tensor_type(s->ft, gguf, ndim, t->shape, s->cfg->n_layers);
+}
+
+static float *synth_ones(synth *s, int64_t n) {
+    float *v = s->next;
+    for (int64_t i = 0; i < n; i++) v[i] = 1.0f;
+    s->next += n;
+    return v;
+}
+
+extern "C" int g4_gpu_synth_weights(const g4_config *c, const char *ftype, g4_weights *w, g4_error *err) {
+    memset(w, 0, sizeof *w);
+    synth s = {c, G4_FTYPE_BF16, NULL};
+    if (g4_ftype_parse(ftype, &s.ft)) return g4_fail(err, "unknown weight type \"%s\"", ftype);
+    int64_t D = c->hidden_size, V = c->vocab_size, L = c->n_layers, P = c->ple_dim, E = c->n_experts, Im = c->moe_dim;
+    int64_t n_vec = 2 * D + P + 1;
+    for (int l = 0; l < L; l++) n_vec += 10 * D + 3 * c->layer[l].head_dim + E + 1;
+    w->vectors = (float *)malloc(sizeof(float) * (size_t)n_vec);
+    w->layer = (g4_layer_weights *)calloc((size_t)L, sizeof *w->layer);
+    if (!w->vectors || !w->layer) { free(w->vectors); free(w->layer); return g4_fail(err, "out of memory"); }
+    s.next = w->vectors;
+    synth_tensor(&s, &w->embed, "embed_tokens.weight", -1, 2, V, D, 0);
+    w->final_norm = synth_ones(&s, D);
+    float root = sqrtf((float)D);
+    w->embed_scale = w->embed.dtype == G4_DTYPE_BF16 ? g4_round_to_bf16(root) : root;
+    if (P) {
+        /* the per-layer table lives in host memory: f32 zeros would take 9-11 GiB, so
+         * the synthetic model has none and the token part is zero (same work on the device) */
+        synth_tensor(&s, &w->ple_model_proj, "per_layer_model_projection.weight", -1, 2, L * P, D, 0);
+        w->ple_proj_norm = synth_ones(&s, P);
+        w->ple_embed_scale = 16.0f;
+    }
+    for (int l = 0; l < L; l++) {
+        const g4_layer_config *lc = &c->layer[l];
+        g4_layer_weights *lw = &w->layer[l];
+        int64_t hd = lc->head_dim, q_dim = c->n_heads * hd, kv_dim = lc->n_kv_heads * hd, I = lc->ffn_dim;
+        lw->input_norm = synth_ones(&s, D);
+        lw->q_norm = synth_ones(&s, hd);
+        lw->post_attn_norm = synth_ones(&s, D);
+        synth_tensor(&s, &lw->q_proj, "self_attn.q_proj.weight", l, 2, q_dim, D, 0);
+        synth_tensor(&s, &lw->o_proj, "self_attn.o_proj.weight", l, 2, D, q_dim, 0);
+        if (lc->kv_source == l) {
+            synth_tensor(&s, &lw->k_proj, "self_attn.k_proj.weight", l, 2, kv_dim, D, 0);
+            lw->k_norm = synth_ones(&s, hd);
+            if (!lc->k_eq_v) synth_tensor(&s, &lw->v_proj, "self_attn.v_proj.weight", l, 2, kv_dim, D, 0);
+        }
+        lw->rope_inv_freq = s.next;
+        s.next += hd; /* rope_pairs <= hd/2 */
+        g4_rope_inv_freq(lw->rope_inv_freq, lc->rope_pairs, lc->rope_denominator, lc->rope_theta);
+        lw->pre_ffn_norm = synth_ones(&s, D);
+        lw->post_ffn_norm = synth_ones(&s, D);
+        synth_tensor(&s, &lw->gate_proj, "mlp.gate_proj.weight", l, 2, I, D, 0);
+        synth_tensor(&s, &lw->up_proj, "mlp.up_proj.weight", l, 2, I, D, 0);
+        synth_tensor(&s, &lw->down_proj, "mlp.down_proj.weight", l, 2, D, I, 0);
+        if (E) {
+            lw->post_ffn_norm_1 = synth_ones(&s, D);
+            lw->pre_ffn_norm_2 = synth_ones(&s, D);
+            lw->post_ffn_norm_2 = synth_ones(&s, D);
+            lw->router_scale = synth_ones(&s, D);
+            lw->router_expert_scale = synth_ones(&s, E);
+            synth_tensor(&s, &lw->router_proj, "router.proj.weight", l, 2, E, D, 0);
+            synth_tensor(&s, &lw->experts_gate_up, "experts.gate_up_proj", l, 3, E, 2 * Im, D);
+            synth_tensor(&s, &lw->experts_down, "experts.down_proj", l, 3, E, D, Im);
+        }
+        if (P) {
+            synth_tensor(&s, &lw->ple_gate, "per_layer_input_gate.weight", l, 2, P, D, 0);
+            synth_tensor(&s, &lw->ple_proj, "per_layer_projection.weight", l, 2, D, P, 0);
+            lw->ple_post_norm = synth_ones(&s, D);
+        }
+        lw->layer_scalar = 1.0f;
+    }
+    w->lm_head = w->embed;
+    return 0;
+}
