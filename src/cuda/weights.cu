@@ -9,6 +9,7 @@ extern "C" {
 #include "model/convert.h"
 #include "model/tensor_names.h"
 #include "ops/half.h"
+#include "ops/qdot_x16.h"
 #include "ops/rope.h"
 }
 
@@ -111,16 +112,35 @@ static int alloc_matrix(g4_gpu_model *g, gpu_matrix *m, g4_dtype type, int64_t c
     return 0;
 }
 
+/* The tensor's bytes in GGML's block layout: model/repack.c regroups
+ * Q4_0/Q8_0 rows for the CPU's kernels, so those are unpacked into *tmp
+ * (free it; NULL when nothing was needed). */
+static const void *plain_layout(const g4_tensor *t, void **tmp, g4_error *err) {
+    *tmp = NULL;
+    if (!t->repacked) return t->data;
+    if (!(*tmp = malloc(t->nbytes))) {
+        g4_fail(err, "out of memory unpacking %s for the GPU", t->name);
+        return NULL;
+    }
+    int64_t count = t->ndim == 3 ? t->shape[0] : 1;
+    g4_x16_unrepack(t->dtype, t->data, *tmp, count * t->shape[t->ndim - 2], t->shape[t->ndim - 1]);
+    return *tmp;
+}
+
 /* A host tensor to the device; a tensor without data (synthetic) gets
  * uniform random values of unit output variance. Absent tensors stay absent. */
 static int upload_matrix(g4_gpu_model *g, gpu_matrix *m, const g4_tensor *t, g4_error *err) {
     memset(m, 0, sizeof *m);
     if (t->ndim < 2) return 0;
-    if (t->repacked) /* model/repack.c regrouped the rows for the CPU's integer kernels */
-        return g4_fail(err, "tensor %s was repacked for the CPU kernels; the GPU backend reads GGML's block layout", t->name);
     int64_t count = t->ndim == 3 ? t->shape[0] : 1, rows = t->shape[t->ndim - 2], cols = t->shape[t->ndim - 1];
     if (alloc_matrix(g, m, t->dtype, count, rows, cols, t->name ? t->name : "(synthetic)", err)) return -1;
-    if (t->data) return put_rows(m, 0, t->data, t->dtype, count * rows, err);
+    if (t->data) {
+        void *tmp;
+        const void *plain = plain_layout(t, &tmp, err);
+        int rc = plain ? put_rows(m, 0, plain, t->dtype, count * rows, err) : -1;
+        free(tmp);
+        return rc;
+    }
     static uint64_t seed = 1;
     gpu_fill_random(0, m, seed++ * 0x9e3779b97f4a7c15ull, sqrtf(3.0f / (float)cols));
     CUDA_TRY(cudaGetLastError());
@@ -133,11 +153,16 @@ static int upload_split_experts(g4_gpu_model *g, gpu_matrix *m, const g4_tensor 
     if (gate->dtype != up->dtype) return g4_fail(err, "experts' gate and up tensors differ in type");
     if (alloc_matrix(g, m, gate->dtype, E, 2 * Im, D, gate->name, err)) return -1;
     size_t mat = g4_dtype_row_bytes(gate->dtype, D) * (size_t)Im;
-    for (int64_t e = 0; e < E; e++)
-        if (put_rows(m, e * 2 * Im, (const uint8_t *)gate->data + e * mat, gate->dtype, Im, err) ||
-            put_rows(m, e * 2 * Im + Im, (const uint8_t *)up->data + e * mat, up->dtype, Im, err))
-            return -1;
-    return 0;
+    void *tmp_gate, *tmp_up;
+    const uint8_t *g_data = (const uint8_t *)plain_layout(gate, &tmp_gate, err);
+    const uint8_t *u_data = g_data ? (const uint8_t *)plain_layout(up, &tmp_up, err) : NULL;
+    int rc = u_data ? 0 : -1;
+    for (int64_t e = 0; e < E && !rc; e++)
+        rc = put_rows(m, e * 2 * Im, g_data + e * mat, gate->dtype, Im, err) ||
+             put_rows(m, e * 2 * Im + Im, u_data + e * mat, up->dtype, Im, err);
+    free(tmp_gate);
+    if (g_data) free(tmp_up);
+    return rc ? -1 : 0;
 }
 
 static int upload_vector(g4_gpu_model *g, float **out, const float *v, int64_t n, g4_error *err) {

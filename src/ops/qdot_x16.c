@@ -50,6 +50,23 @@ void g4_x16_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t
     }
 }
 
+void g4_x16_unrepack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols) {
+    int64_t nb = cols / 32, cb = codes_per_block(t), chunks = cb / 64;
+    size_t row_bytes = g4_dtype_row_bytes(t, cols), block_bytes = g4_dtype_block_bytes(t);
+    for (int64_t g = 0; g < rows / G4_X16_ROWS; g++) {
+        const uint8_t *codes = (const uint8_t *)src + (size_t)g * G4_X16_ROWS * row_bytes;
+        const uint16_t *scales = (const uint16_t *)(codes + nb * cb);
+        for (int j = 0; j < G4_X16_ROWS; j++) {
+            uint8_t *row = (uint8_t *)dst + (size_t)(g * G4_X16_ROWS + j) * row_bytes;
+            for (int64_t b = 0; b < nb; b++) {
+                uint8_t *blk = row + b * block_bytes; /* f16 scale, then the codes (both GGML block types) */
+                memcpy(blk, &scales[b * G4_X16_ROWS + j], 2);
+                for (int64_t k = 0; k < chunks; k++) memcpy(blk + 2 + 4 * k, codes + b * cb + k * 64 + 4 * j, 4);
+            }
+        }
+    }
+}
+
 /* Element i (0..31) of block b of row j in a group, as a signed code. */
 static int code_at(g4_dtype t, const uint8_t *codes, int64_t b, int j, int i) {
     if (t == G4_DTYPE_Q8_0) return (int8_t)codes[b * 512 + (i / 4) * 64 + 4 * j + i % 4];

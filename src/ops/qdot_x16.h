@@ -36,6 +36,10 @@ int g4_x16_eligible(g4_dtype t, int64_t rows, int64_t cols);
  * into dst (same size; the buffers must not overlap). */
 void g4_x16_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols);
 
+/* The inverse: GGML's plain rows again (for consumers of the file layout,
+ * e.g. the GPU upload). */
+void g4_x16_unrepack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols);
+
 /* Row `row` of a repacked matrix, dequantised. */
 void g4_x16_row_to_f32(g4_dtype t, const void *data, int64_t row, int64_t cols, float *out);
 

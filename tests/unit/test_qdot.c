@@ -35,6 +35,10 @@ static void test_repacked(void) {
             g4_quantize_row(t, wf, w + (size_t)r * rb, n);
         }
         g4_x16_repack(t, w, packed, rows, n);
+        unsigned char *plain = malloc(rb * rows);
+        g4_x16_unrepack(t, packed, plain, rows, n);
+        CHECK(memcmp(plain, w, rb * rows) == 0, "%s: unrepack does not restore the original bytes", g4_dtype_name(t));
+        free(plain);
         for (int r = 0; r < rows; r++) {
             g4_dequantize_row(t, w + (size_t)r * rb, deq, n);
             g4_x16_row_to_f32(t, packed, r, n, deq2);
