@@ -112,6 +112,10 @@ int gemma4_seq_copy(gemma4_context *ctx, int src, int dst);
  * than n_batch positions would be dropped: then clear and re-prefill, or
  * keep a copy (gemma4_seq_copy) made at the prefix's end. */
 int gemma4_seq_truncate(gemma4_context *ctx, int seq, int n_keep);
+/* For benchmarks: seq holds n_positions positions of random keys and values,
+ * as if a prompt of that length had run, so decode speed at a depth can be
+ * measured without paying for the prefill. CPU contexts only. */
+int gemma4_bench_fill_cache(gemma4_context *ctx, int seq, int n_positions);
 
 /* A model of random weights in the exact shapes of a released Gemma 4
  * (arch: e2b, e4b, 26b-a4b, 31b, tiny) and storage type (bf16, f32, q8_0,

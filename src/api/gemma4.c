@@ -337,6 +337,14 @@ int gemma4_seq_copy(gemma4_context *ctx, int src, int dst) {
     return g4_kv_cache_copy_seq(&ctx->kv, &ctx->model->m->cfg, src, dst, &last_error);
 }
 
+int gemma4_bench_fill_cache(gemma4_context *ctx, int seq, int n_positions) {
+    if (ctx->gpu) return fail("gemma4_bench_fill_cache: CPU contexts only");
+    if (seq < 0 || seq >= ctx->params.n_seq) return g4_fail(&last_error, "sequence %d out of range", seq);
+    if (n_positions < 0 || n_positions > ctx->params.n_ctx)
+        return g4_fail(&last_error, "%d positions do not fit a context of %d", n_positions, ctx->params.n_ctx);
+    return g4_kv_cache_fill_random(&ctx->kv, &ctx->model->m->cfg, seq, n_positions, &last_error);
+}
+
 int gemma4_seq_truncate(gemma4_context *ctx, int seq, int n_keep) {
     if (seq < 0 || seq >= ctx->params.n_seq) return g4_fail(&last_error, "sequence %d out of range", seq);
     if (ctx->gpu) return g4_gpu_seq_truncate(ctx->gpu, seq, n_keep, &last_error);

@@ -23,8 +23,9 @@ static int by_value(const void *a, const void *b) {
 }
 
 /* Seconds for one run of the test, or < 0 on error. */
-static double run_once(gemma4_context *ctx, const int32_t *ids, int n, int decode) {
+static double run_once(gemma4_context *ctx, const int32_t *ids, int n, int decode, int depth) {
     gemma4_seq_clear(ctx, 0);
+    if (decode && depth && gemma4_bench_fill_cache(ctx, 0, depth)) return -1;
     double t0 = now();
     if (!decode) {
         if (gemma4_eval(ctx, 0, ids, n, NULL)) return -1;
@@ -38,7 +39,7 @@ static double run_once(gemma4_context *ctx, const int32_t *ids, int n, int decod
 int cmd_bench(int argc, char **argv) {
     model_opts o;
     model_opts_init(&o);
-    int n_prompt = 512, n_gen = 128, repeats = 3;
+    int n_prompt = 512, n_gen = 128, repeats = 3, depth = 0;
     const char *v, *synth = NULL, *synth_type = "bf16";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -50,6 +51,8 @@ int cmd_bench(int argc, char **argv) {
                    "  -p N                 prompt tokens (0 = skip)\n"
                    "  -n N                 decoded tokens (0 = skip)\n"
                    "  -r N                 timed repeats (default 3)\n"
+                   "  -d N                 decode at depth: tg starts after N cached positions (random keys and\n"
+                   "                       values, CPU only), e.g. -d 32768 for decode at a 32K context\n"
                    "      --synth ARCH     random weights in a released model's shapes, made in GPU memory (no file)\n"
                    "      --type TYPE      their storage type (default bf16)\n"
                    "On a GPU it also reports the decode bound (measured copy bandwidth / weight bytes read per\n"
@@ -63,13 +66,14 @@ int cmd_bench(int argc, char **argv) {
         if (!strcmp(a, "-p")) { if (arg_int(a, v, 0, 1 << 20, &n_prompt)) return 2; }
         else if (!strcmp(a, "-n")) { if (arg_int(a, v, 0, 1 << 20, &n_gen)) return 2; }
         else if (!strcmp(a, "-r")) { if (arg_int(a, v, 1, 1000, &repeats)) return 2; }
+        else if (!strcmp(a, "-d")) { if (arg_int(a, v, 0, 1 << 24, &depth)) return 2; }
         else if (!strcmp(a, "--synth")) synth = v;
         else if (!strcmp(a, "--type")) synth_type = v;
         else { fprintf(stderr, "gemma4 bench: unknown option %s\n", a); return 2; }
     }
     int longest = n_prompt > n_gen ? n_prompt : n_gen;
     if (longest < 1) { fprintf(stderr, "gemma4 bench: nothing to measure (-p 0 -n 0)\n"); return 2; }
-    if (!o.ctx.n_ctx) o.ctx.n_ctx = longest;
+    if (!o.ctx.n_ctx) o.ctx.n_ctx = longest > depth + n_gen ? longest : depth + n_gen;
     if (!o.ctx.n_batch) o.ctx.n_batch = n_prompt > 0 && n_prompt < 512 ? n_prompt : 512;
     gemma4_model *m;
     gemma4_context *ctx;
@@ -116,14 +120,17 @@ int cmd_bench(int argc, char **argv) {
         if (!n) continue;
         double *t = malloc(sizeof(double) * (size_t)(repeats + 1));
         for (int r = 0; r <= repeats && !rc; r++) {
-            t[r] = run_once(ctx, ids, n, test);
+            t[r] = run_once(ctx, ids, n, test, depth);
             if (t[r] < 0) { fprintf(stderr, "gemma4: %s\n", gemma4_last_error()); rc = 1; }
         }
         if (!rc) {
             qsort(t + 1, (size_t)repeats, sizeof(double), by_value); /* t[0] is the warm-up */
             double median = repeats % 2 ? t[1 + repeats / 2] : (t[repeats / 2] + t[1 + repeats / 2]) / 2;
-            printf("| %s | %.2f GiB %s | %.3f B | %s | %s%d | %.2f |", o.model_path, in.weight_bytes / 1073741824.0,
-                   in.weight_dtype, in.n_params / 1e9, on_gpu ? "GPU" : threads_text, test ? "tg" : "pp", n, n / median);
+            char label[48]; /* llama-bench's names: pp512, tg128, tg128@d4096 */
+            if (test && depth) snprintf(label, sizeof label, "tg%d@d%d", n, depth);
+            else snprintf(label, sizeof label, "%s%d", test ? "tg" : "pp", n);
+            printf("| %s | %.2f GiB %s | %.3f B | %s | %s | %.2f |", o.model_path, in.weight_bytes / 1073741824.0,
+                   in.weight_dtype, in.n_params / 1e9, on_gpu ? "GPU" : threads_text, label, n / median);
             if (on_gpu && test) printf(" %.0f%% of the bandwidth bound |", 100 * n / median / bound);
             if (on_gpu && !test) {
                 double tflops = 2.0 * (double)gpu.matmul_params * n / median / 1e12;
