@@ -12,4 +12,8 @@ sh tools/fetch_llama.sh
 sh tools/fetch_tokenizer.sh >/dev/null
 make -j"$(nproc)"
 make -j"$(nproc)" test
+# gemma4 serve through the official OpenAI SDK, and a short robustness run (docs/server.md)
+sh tests/server/run.sh
+# structured output: constrained answers of a random-weight model, validated by ajv (docs/grammar.md)
+sh tests/grammar/ci.sh
 make -j"$(nproc)" asan

@@ -22,6 +22,7 @@ static const struct {
     {"quantize", cmd_quantize, "re-write a GGUF file with another tensor type"},
     {"eval-quant", cmd_eval_quant, "top-1 agreement and KL divergence of quantised types"},
     {"synth", cmd_synth, "write a random-weight model in the released shapes (GGUF)"},
+    {"serve", cmd_serve, "an OpenAI-compatible HTTP server with continuous batching"},
 };
 
 static void usage(FILE *f) {
