@@ -42,13 +42,54 @@ static void scale_axpy(float *out, float scale, float p, const float *v, int n) 
     for (; i < n; i++) out[i] = out[i] * scale + p * v[i];
 }
 
+/* Keys per chunk, and heads per pass (the chunk's scores live on the stack). */
+enum { CHUNK = 128, MAX_GROUP = 16 };
+
+/* out[h] = out[h] · rescale[h] + Σ_j p[h][j] · v[j] for NH heads (a
+ * compile-time constant at each call): eight output dimensions at a time
+ * with every head's accumulator in a register, so each value row is loaded
+ * once per head group and no output is reloaded per key. */
+static inline __attribute__((always_inline)) void weighted_values_nh(const int NH, const float *const *v, int n,
+                                                                      const float (*p)[CHUNK], const float *rescale,
+                                                                      float *out, int64_t out_stride, int hd) {
+    int d = 0;
+#ifdef __AVX2__
+    for (; d + 8 <= hd; d += 8) {
+        __m256 acc[8];
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) acc[h] = _mm256_mul_ps(_mm256_set1_ps(rescale[h]), _mm256_loadu_ps(out + h * out_stride + d));
+        for (int j = 0; j < n; j++) {
+            __m256 x = _mm256_loadu_ps(v[j] + d);
+#pragma GCC unroll 8
+            for (int h = 0; h < NH; h++) acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(p[h][j]), x, acc[h]);
+        }
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) _mm256_storeu_ps(out + h * out_stride + d, acc[h]);
+    }
+#endif
+    for (; d < hd; d++)
+        for (int h = 0; h < NH; h++) {
+            float a = out[h * out_stride + d] * rescale[h];
+            for (int j = 0; j < n; j++) a += p[h][j] * v[j][d];
+            out[h * out_stride + d] = a;
+        }
+}
+
+static void weighted_values(int nh, const float *const *v, int n, const float (*p)[CHUNK], const float *rescale,
+                            float *out, int64_t out_stride, int hd) {
+    switch (nh) {
+    case 8: weighted_values_nh(8, v, n, p, rescale, out, out_stride, hd); break;
+    case 4: weighted_values_nh(4, v, n, p, rescale, out, out_stride, hd); break;
+    case 2: weighted_values_nh(2, v, n, p, rescale, out, out_stride, hd); break;
+    default: weighted_values_nh(1, v, n, p, rescale, out, out_stride, hd); break;
+    }
+}
+
 static int64_t slot_of(const g4_kv_view *kv, int64_t j) {
     int64_t s = kv->first + j;
     return kv->ring && s >= kv->ring ? s - kv->ring : s;
 }
 
-/* Keys per chunk, and heads per pass (the chunk's scores live on the stack). */
-enum { CHUNK = 128, MAX_GROUP = 16 };
 
 static void attend_heads(const g4_kv_view *kv, const float *q, int64_t q_stride, int n_q, int j0, int j1, float *out,
                          int64_t out_stride, float *m, float *l) {
@@ -74,9 +115,12 @@ static void attend_heads(const g4_kv_view *kv, const float *q, int64_t q_stride,
             m[h] = mx;
             l[h] = l[h] * rescale[h] + (float)g4_exp_shifted(sc[h], n, mx);
         }
-        for (int j = 0; j < n; j++) {
-            const float *v = kv->V + slot_of(kv, c0 + j) * kv->row_stride;
-            for (int h = 0; h < n_q; h++) scale_axpy(out + h * out_stride, j ? 1.0f : rescale[h], sc[h][j], v, hd);
+        const float *v[CHUNK];
+        for (int j = 0; j < n; j++) v[j] = kv->V + slot_of(kv, c0 + j) * kv->row_stride;
+        for (int h0 = 0; h0 < n_q;) {
+            int nh = n_q - h0 >= 8 ? 8 : n_q - h0 >= 4 ? 4 : n_q - h0 >= 2 ? 2 : 1;
+            weighted_values(nh, v, n, &sc[h0], rescale + h0, out + h0 * out_stride, out_stride, hd);
+            h0 += nh;
         }
     }
 }
