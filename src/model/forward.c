@@ -107,7 +107,7 @@ static void embed(const g4_model *m, g4_state *s, const g4_batch *b) {
         if (b->embd_row && b->embd_row[t]) {
             memcpy(h, b->embd + (int64_t)t * D, sizeof(float) * (size_t)D);
         } else {
-            g4_row_to_f32(&m->w.embed, b->token[t], h);
+            g4_embedding_row(&m->w.embed, b->token[t], h);
             g4_scale(h, D, m->w.embed_scale);
         }
     }

@@ -23,7 +23,7 @@ void g4_ple_inputs(const g4_model *m, g4_state *s, g4_threadpool *pool, const g4
         for (int l = 0; l < L; l++) g4_rmsnorm(row + l * P, row + l * P, w->ple_proj_norm, P, c->rms_eps);
         /* token part: multimodal soft tokens look up the pad id */
         int id = b->embd_row && b->embd_row[t] ? c->pad_token_id : b->token[t];
-        g4_row_to_f32(&w->ple_embed, id, s->ple_row);
+        g4_embedding_row(&w->ple_embed, id, s->ple_row);
         for (int i = 0; i < LP; i++) row[i] = (row[i] + s->ple_row[i] * w->ple_embed_scale) * mix;
     }
 }

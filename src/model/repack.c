@@ -68,14 +68,25 @@ static int repack_one(g4_weights *w, g4_tensor *t, g4_error *err) {
     size_t bytes = (t->nbytes + 63) & ~(size_t)63;
     void *dst = aligned_alloc(64, bytes);
     if (!dst) return g4_fail(err, "out of memory repacking %s (%zu bytes)", t->name, t->nbytes);
-    /* Fault both ranges in with one call each instead of a page fault per
+    /* Fault the ranges in with one call each instead of a page fault per
      * page (costly under virtualisation); harmless where unsupported. */
-    madvise((void *)((uintptr_t)t->data & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1)), t->nbytes, MADV_POPULATE_READ);
-    madvise((void *)((uintptr_t)dst & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1)), bytes, MADV_HUGEPAGE);
-    madvise((void *)((uintptr_t)dst & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1)), bytes, MADV_POPULATE_WRITE);
-    int64_t matrices = t->ndim == 3 ? t->shape[0] : 1;
-    repack_parallel(t->dtype, t->data, dst, matrices * rows, cols);
-    release_pages(t->data, t->nbytes);
+    uintptr_t page_mask = ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
+    madvise((void *)((uintptr_t)dst & page_mask), bytes, MADV_HUGEPAGE);
+    madvise((void *)((uintptr_t)dst & page_mask), bytes, MADV_POPULATE_WRITE);
+    /* The source in slices of whole groups, each slice's mapped pages
+     * released when done: resident memory never holds a whole tensor twice
+     * (the LM head alone is 226 MB at E2B Q4_0). */
+    int64_t matrices = t->ndim == 3 ? t->shape[0] : 1, groups = matrices * rows / G4_X16_ROWS;
+    size_t group_bytes = G4_X16_ROWS * g4_dtype_row_bytes(t->dtype, cols);
+    int64_t per_slice = (int64_t)((32u << 20) / group_bytes) + 1;
+    for (int64_t g0 = 0; g0 < groups; g0 += per_slice) {
+        int64_t n = groups - g0 < per_slice ? groups - g0 : per_slice;
+        const char *src = (const char *)t->data + g0 * group_bytes;
+        madvise((void *)((uintptr_t)src & page_mask), (size_t)n * group_bytes + ((uintptr_t)src & ~page_mask),
+                MADV_POPULATE_READ);
+        repack_parallel(t->dtype, src, (char *)dst + g0 * group_bytes, n * G4_X16_ROWS, cols);
+        release_pages(src, (size_t)n * group_bytes);
+    }
     owned[w->n_repacked++] = dst;
     t->data = dst;
     t->repacked = 1;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct binder {
     const g4_checkpoint *ckpt; /* a Hugging Face checkpoint, or */
@@ -237,6 +238,21 @@ int g4_weights_list(const g4_config *c, g4_tensor_spec **out, int *n, g4_error *
     *out = b.list;
     *n = b.n_list;
     return 0;
+}
+
+void g4_embedding_row(const g4_tensor *table, int64_t row, float *out) {
+    g4_row_to_f32(table, row, out);
+    const uintptr_t window = (uintptr_t)2 << 20; /* the largest folio the kernel maps at once */
+    size_t row_bytes = g4_dtype_row_bytes(table->dtype, table->shape[table->ndim - 1]);
+    uintptr_t start = (uintptr_t)table->data, end = start + table->nbytes, page = 4096;
+    uintptr_t at = start + (uintptr_t)row * row_bytes;
+    uintptr_t lo = at & ~(window - 1), hi = ((at + row_bytes) | (window - 1)) + 1;
+    /* only this table's own whole pages */
+    if (lo < start) lo = (start + page - 1) & ~(page - 1);
+    if (hi > end) hi = end & ~(page - 1);
+    /* Tables are views into the mapped file (never repacked copies): dropping
+     * the pages loses nothing, they fault back in from the page cache. */
+    if (hi > lo && !table->repacked) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 void g4_weights_free(g4_weights *w, const g4_config *c) {

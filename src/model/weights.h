@@ -70,6 +70,13 @@ typedef struct g4_weights {
 int g4_weights_bind(g4_weights *w, const g4_config *cfg, const g4_checkpoint *ckpt, const gguf_file *gguf, g4_error *err);
 void g4_weights_free(g4_weights *w, const g4_config *cfg);
 
+/* Row `row` of an embedding table (the token or per-layer table, read in
+ * place from the mapped file), as float. The table's mapped pages around the
+ * row are then handed back: the kernel maps whole large folios around a
+ * fault, so a 512-token prompt would otherwise keep hundreds of MB of
+ * tables resident for a few KB of rows. */
+void g4_embedding_row(const g4_tensor *table, int64_t row, float *out);
+
 /* Name (GGUF) and shape of every tensor the config calls for, in loading
  * order: what a synthetic model must hold. *out is malloc'ed. */
 typedef struct g4_tensor_spec {
