@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 typedef struct binder {
     const g4_checkpoint *ckpt; /* a Hugging Face checkpoint, or */
@@ -244,7 +245,7 @@ void g4_embedding_row(const g4_tensor *table, int64_t row, float *out) {
     g4_row_to_f32(table, row, out);
     const uintptr_t window = (uintptr_t)2 << 20; /* the largest folio the kernel maps at once */
     size_t row_bytes = g4_dtype_row_bytes(table->dtype, table->shape[table->ndim - 1]);
-    uintptr_t start = (uintptr_t)table->data, end = start + table->nbytes, page = 4096;
+    uintptr_t start = (uintptr_t)table->data, end = start + table->nbytes, page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t at = start + (uintptr_t)row * row_bytes;
     uintptr_t lo = at & ~(window - 1), hi = ((at + row_bytes) | (window - 1)) + 1;
     /* only this table's own whole pages */

@@ -1,6 +1,7 @@
 #include "ops/attention.h"
 
 #include "ops/activation.h"
+#include "ops/matmul.h"
 
 #include <math.h>
 #include <string.h>
@@ -9,37 +10,14 @@
 #include <immintrin.h>
 #endif
 
-/* Four independent accumulators: a head is 256 or 512 floats, and one
- * chain of FMAs would wait on its own latency. */
-static float dot(const float *a, const float *b, int n) {
-    int i = 0;
-    float s = 0;
-#ifdef __AVX2__
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-    }
-    __m256 t = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    s = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-#endif
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-/* out = out · scale + p · v */
-static void scale_axpy(float *out, float scale, float p, const float *v, int n) {
+/* out += p · v */
+static void axpy(float *out, float p, const float *v, int n) {
     int i = 0;
 #ifdef __AVX2__
-    __m256 vp = _mm256_set1_ps(p), vs = _mm256_set1_ps(scale);
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, _mm256_loadu_ps(v + i), _mm256_mul_ps(vs, _mm256_loadu_ps(out + i))));
+    __m256 vp = _mm256_set1_ps(p);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
 #endif
-    for (; i < n; i++) out[i] = out[i] * scale + p * v[i];
+    for (; i < n; i++) out[i] += p * v[i];
 }
 
 /* Keys per chunk, and heads per pass (the chunk's scores live on the stack). */
@@ -104,7 +82,7 @@ static void attend_heads(const g4_kv_view *kv, const float *q, int64_t q_stride,
         int n = j1 - c0 < CHUNK ? j1 - c0 : CHUNK;
         for (int j = 0; j < n; j++) {
             const float *k = kv->K + slot_of(kv, c0 + j) * kv->row_stride;
-            for (int h = 0; h < n_q; h++) sc[h][j] = dot(q + h * q_stride, k, hd);
+            for (int h = 0; h < n_q; h++) sc[h][j] = g4_dot_f32(q + h * q_stride, k, hd);
         }
         float rescale[MAX_GROUP];
         for (int h = 0; h < n_q; h++) {
@@ -147,7 +125,7 @@ void g4_attend_merge(int n_parts, int n_q, int head_dim, const float *parts, int
             if (mp == -INFINITY) continue; /* an empty part */
             float w = expf(mp - mx);
             total += (double)w * l[p * part_stride + h];
-            scale_axpy(r, 1.0f, w, parts + p * part_stride + (int64_t)h * head_dim, head_dim);
+            axpy(r, w, parts + p * part_stride + (int64_t)h * head_dim, head_dim);
         }
         float inv = (float)(1.0 / total);
         for (int d = 0; d < head_dim; d++) r[d] *= inv;

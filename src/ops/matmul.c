@@ -20,18 +20,23 @@ static float hsum256(__m256 v) {
 }
 #endif
 
-static float dot_f32(const float *w, const float *x, int64_t n) {
+/* Four independent accumulators: one chain of FMAs would wait on its own
+ * latency (attention heads are 256 or 512 floats, matrix rows thousands). */
+float g4_dot_f32(const float *a, const float *b, int64_t n) {
     int64_t i = 0;
     float s = 0;
 #ifdef __AVX2__
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
     }
-    s = hsum256(_mm256_add_ps(a0, a1));
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 #endif
-    for (; i < n; i++) s += w[i] * x[i];
+    for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
 
@@ -72,13 +77,13 @@ float g4_dot_row(const g4_tensor *W, int64_t row, const float *x) {
         float *w = malloc(sizeof(float) * (size_t)in), s = 0;
         if (!w) return 0;
         g4_x16_row_to_f32(W->dtype, W->data, row, in, w);
-        s = dot_f32(w, x, in);
+        s = g4_dot_f32(w, x, in);
         free(w);
         return s;
     }
     const void *p = (const char *)W->data + (size_t)row * g4_dtype_row_bytes(W->dtype, in);
     switch (W->dtype) {
-    case G4_DTYPE_F32: return dot_f32(p, x, in);
+    case G4_DTYPE_F32: return g4_dot_f32(p, x, in);
     case G4_DTYPE_BF16: return dot_bf16(p, x, in);
     case G4_DTYPE_F16: return dot_f16(p, x, in);
     default: return g4_quant_dot_row(W->dtype, p, x, in); /* 0 for types the loader never admits */
@@ -133,7 +138,7 @@ static void matmul_rows(void *p, int begin, int end, int thread) {
     for (int o = begin; o < end; o++) {
         if (row) {
             g4_row_to_f32(j->W, o, row);
-            for (int t = 0; t < j->n; t++) j->y[(int64_t)t * out + o] = dot_f32(row, j->x + (int64_t)t * in, in);
+            for (int t = 0; t < j->n; t++) j->y[(int64_t)t * out + o] = g4_dot_f32(row, j->x + (int64_t)t * in, in);
         } else {
             for (int t = 0; t < j->n; t++) j->y[(int64_t)t * out + o] = g4_dot_row(j->W, o, j->x + (int64_t)t * in);
         }

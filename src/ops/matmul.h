@@ -11,6 +11,9 @@
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y);
 
 /* Dot product of row `row` of W with x (length in). */
+/* Σ a[i]·b[i] over float32 vectors. */
+float g4_dot_f32(const float *a, const float *b, int64_t n);
+
 float g4_dot_row(const g4_tensor *W, int64_t row, const float *x);
 
 /* Copies row `row` of W into out as float32 (embedding lookups). */
