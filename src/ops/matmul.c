@@ -132,8 +132,8 @@ static void matmul_rows(void *p, int begin, int end, int thread) {
     (void)thread;
     const matmul_job *j = p;
     int64_t in = j->W->shape[1], out = j->W->shape[0];
-    /* Block types without an integer kernel (the K-quants): each row is
-     * decoded once, then dotted with every token. */
+    /* Block types without an integer kernel (the K-quants unless
+     * repacked): each row is decoded once, then dotted with every token. */
     float *row = g4_dtype_is_quantized(j->W->dtype) ? malloc(sizeof(float) * (size_t)in) : NULL;
     for (int o = begin; o < end; o++) {
         if (row) {
@@ -176,9 +176,10 @@ static void x16_matmul_groups(void *p, int begin, int end, int thread) {
 
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y) {
     int64_t in = W->shape[1];
-    /* Quantised weights: activations to 8 bits once, then integer dots. */
+    /* Quantised weights: activations to 8 bits once, then integer dots
+     * (repacked K-quants too; plain ones take the float path below). */
     g4_block_q8a *xq;
-    if (g4_qdot_supported(W->dtype) && in % 32 == 0 &&
+    if ((W->repacked || g4_qdot_supported(W->dtype)) && in % 32 == 0 &&
         (xq = g4_threadpool_scratch(pool, sizeof *xq * (size_t)(in / 32) * (size_t)n))) {
         for (int t = 0; t < n; t++) g4_quantize_activations(x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
         matmul_job qjob = {W, NULL, xq, y, n};

@@ -23,22 +23,24 @@ static void __attribute__((target("avx2,fma"))) quantize_block_avx2(const float 
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     h = _mm_max_ss(h, _mm_movehdup_ps(h));
     float amax = _mm_cvtss_f32(h), d = amax / 127.0f, inv = d ? 1.0f / d : 0.0f;
-    __m256i q[4], sum = _mm256_setzero_si256();
-    for (int k = 0; k < 4; k++) {
-        q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], _mm256_set1_ps(inv)));
-        sum = _mm256_add_epi32(sum, q[k]);
-    }
+    __m256i q[4];
+    for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], _mm256_set1_ps(inv)));
+    __m256i lo = _mm256_add_epi32(q[0], q[1]), hi = _mm256_add_epi32(q[2], q[3]);
     /* int32 -> int8 (values are within ±127), then undo the packs' lane interleave */
     __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256((__m256i *)out->qs, p);
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
-    int total = _mm_cvtsi128_si32(s4);
+    /* the two halves' sums: after two pairwise adds, lanes 0 and 4 hold
+     * halves of Σ qs[0..15], lanes 1 and 5 of Σ qs[16..31] */
+    __m256i s = _mm256_hadd_epi32(lo, hi);
+    s = _mm256_hadd_epi32(s, s);
+    __m128i halves = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    int sum_lo = _mm_cvtsi128_si32(halves), sum_hi = _mm_extract_epi32(halves, 1), total = sum_lo + sum_hi;
     out->d = d;
     out->sum = d * (float)total;
     out->isum = total;
+    out->isum16[0] = (int16_t)sum_lo;
+    out->isum16[1] = (int16_t)sum_hi;
 }
 
 void g4_quantize_activations(const float *x, g4_block_q8a *out, int64_t n) {
@@ -50,15 +52,17 @@ void g4_quantize_activations(const float *x, g4_block_q8a *out, int64_t n) {
         float amax = 0;
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[i]));
         float d = amax / 127.0f, inv = d ? 1.0f / d : 0.0f;
-        int sum = 0;
+        int half[2] = {0, 0};
         for (int i = 0; i < 32; i++) {
             int q = (int)lrintf(x[i] * inv);
             out[b].qs[i] = (int8_t)q;
-            sum += q;
+            half[i / 16] += q;
         }
         out[b].d = d;
-        out[b].sum = d * (float)sum;
-        out[b].isum = sum;
+        out[b].sum = d * (float)(half[0] + half[1]);
+        out[b].isum = half[0] + half[1];
+        out[b].isum16[0] = (int16_t)half[0];
+        out[b].isum16[1] = (int16_t)half[1];
     }
 }
 

@@ -15,9 +15,10 @@
 
 /* 32 activations: x ≈ d·qs; sum = d·Σqs (for the weight types with an offset). */
 typedef struct g4_block_q8a {
-    float d, sum;  /* scale, and d · Σ qs */
-    int32_t isum;  /* Σ qs, for kernels that correct code offsets in integers */
+    float d, sum;      /* scale, and d · Σ qs */
+    int32_t isum;      /* Σ qs, for kernels that correct code offsets in integers */
     int8_t qs[32];
+    int16_t isum16[2]; /* Σ qs[0..15] and Σ qs[16..31]: Q6_K's code offset is per 16-element sub-block */
 } g4_block_q8a;
 
 /* True for the weight types with an integer kernel. */

@@ -1,7 +1,10 @@
 /* Repacked Q4_0 / Q8_0 matrices (layout: qdot_x16.h): the repacking, a
  * scalar reference, and the AVX-512 VNNI kernel that multiplies one group of
- * 16 rows by up to eight tokens at a time. */
+ * 16 rows by up to eight tokens at a time. Q4_K and Q6_K live in
+ * qdot_x16_k.c; the functions here hand them over. */
 #include "ops/qdot_x16.h"
+
+#include "ops/qdot_x16_k.h"
 
 #include "ops/half.h"
 #include "ops/quant.h"
@@ -15,8 +18,9 @@
 static int64_t codes_per_block(g4_dtype t) { return t == G4_DTYPE_Q4_0 ? 256 : 512; }
 
 int g4_x16_eligible(g4_dtype t, int64_t rows, int64_t cols) {
-    return (t == G4_DTYPE_Q4_0 || t == G4_DTYPE_Q8_0) && rows % G4_X16_ROWS == 0 && cols % 32 == 0 && cols > 0 &&
-           g4_qdot_variant() == 3;
+    int64_t block = g4_x16k_is_k(t) ? 256 : 32;
+    return (t == G4_DTYPE_Q4_0 || t == G4_DTYPE_Q8_0 || g4_x16k_is_k(t)) && rows % G4_X16_ROWS == 0 &&
+           cols % block == 0 && cols > 0 && g4_qdot_variant() == 3;
 }
 
 /* Pointers to one block of one source row: scale and the 16 (Q4_0) or 32
@@ -34,6 +38,10 @@ static void source_block(g4_dtype t, const void *row, int64_t b, uint16_t *scale
 }
 
 void g4_x16_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols) {
+    if (g4_x16k_is_k(t)) {
+        g4_x16k_repack(t, src, dst, rows, cols);
+        return;
+    }
     int64_t nb = cols / 32, cb = codes_per_block(t), chunks = cb / 64;
     size_t row_bytes = g4_dtype_row_bytes(t, cols);
     for (int64_t g = 0; g < rows / G4_X16_ROWS; g++) {
@@ -51,6 +59,10 @@ void g4_x16_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t
 }
 
 void g4_x16_unrepack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols) {
+    if (g4_x16k_is_k(t)) {
+        g4_x16k_unrepack(t, src, dst, rows, cols);
+        return;
+    }
     int64_t nb = cols / 32, cb = codes_per_block(t), chunks = cb / 64;
     size_t row_bytes = g4_dtype_row_bytes(t, cols), block_bytes = g4_dtype_block_bytes(t);
     for (int64_t g = 0; g < rows / G4_X16_ROWS; g++) {
@@ -75,6 +87,10 @@ static int code_at(g4_dtype t, const uint8_t *codes, int64_t b, int j, int i) {
 }
 
 void g4_x16_row_to_f32(g4_dtype t, const void *data, int64_t row, int64_t cols, float *out) {
+    if (g4_x16k_is_k(t)) {
+        g4_x16k_row_to_f32(t, data, row, cols, out);
+        return;
+    }
     int64_t nb = cols / 32, cb = codes_per_block(t);
     const uint8_t *codes = (const uint8_t *)data + (size_t)(row / G4_X16_ROWS) * G4_X16_ROWS * g4_dtype_row_bytes(t, cols);
     const uint16_t *scales = (const uint16_t *)(codes + nb * cb);
@@ -209,8 +225,8 @@ GROUP_FN(q8_0_x16_t4, G4_DTYPE_Q8_0, 1, 4)
 GROUP_FN(q8_0_x16_t1, G4_DTYPE_Q8_0, 1, 1)
 GROUP_FN(q8_0_x32_t1, G4_DTYPE_Q8_0, 2, 1)
 
-typedef void (*group_fn)(const uint8_t *codes, int64_t group_bytes, int64_t nb, const g4_block_q8a *x, float *y,
-                         int64_t y_stride);
+static const g4_x16_kernels q4_0_kernels = {q4_0_x16_t8, q4_0_x16_t4, q4_0_x16_t1, q4_0_x32_t1},
+                            q8_0_kernels = {q8_0_x16_t8, q8_0_x16_t4, q8_0_x16_t1, q8_0_x32_t1};
 
 void g4_x16_matmul_groups(g4_dtype t, const void *groups, int n_groups, int64_t cols, const g4_block_q8a *x, int n,
                           float *y, int64_t y_stride) {
@@ -218,21 +234,20 @@ void g4_x16_matmul_groups(g4_dtype t, const void *groups, int n_groups, int64_t 
     const uint8_t *w = groups;
     if (g4_qdot_variant() != 3) {
         for (int g = 0; g < n_groups; g++)
-            matmul_group_scalar(t, w + g * group_bytes, cols, x, n, y + g * G4_X16_ROWS, y_stride);
+            (g4_x16k_is_k(t) ? g4_x16k_group_scalar : matmul_group_scalar)(t, w + g * group_bytes, cols, x, n,
+                                                                          y + g * G4_X16_ROWS, y_stride);
         return;
     }
-    int q4 = t == G4_DTYPE_Q4_0;
-    group_fn f8 = q4 ? q4_0_x16_t8 : q8_0_x16_t8, f4 = q4 ? q4_0_x16_t4 : q8_0_x16_t4, f1 = q4 ? q4_0_x16_t1 : q8_0_x16_t1;
+    const g4_x16_kernels *f = g4_x16k_is_k(t) ? g4_x16k_kernels(t) : t == G4_DTYPE_Q4_0 ? &q4_0_kernels : &q8_0_kernels;
     int g = 0;
     if (n == 1)
-        for (; g + 2 <= n_groups; g += 2)
-            (q4 ? q4_0_x32_t1 : q8_0_x32_t1)(w + g * group_bytes, group_bytes, nb, x, y + g * G4_X16_ROWS, y_stride);
+        for (; g + 2 <= n_groups; g += 2) f->pair_token1(w + g * group_bytes, group_bytes, nb, x, y + g * G4_X16_ROWS, y_stride);
     for (; g < n_groups; g++) {
         const uint8_t *grp = w + g * group_bytes;
         float *yg = y + g * G4_X16_ROWS;
         int i = 0;
-        for (; i + 8 <= n; i += 8) f8(grp, group_bytes, nb, x + i * nb, yg + i * y_stride, y_stride);
-        for (; i + 4 <= n; i += 4) f4(grp, group_bytes, nb, x + i * nb, yg + i * y_stride, y_stride);
-        for (; i < n; i++) f1(grp, group_bytes, nb, x + i * nb, yg + i * y_stride, y_stride);
+        for (; i + 8 <= n; i += 8) f->tokens8(grp, group_bytes, nb, x + i * nb, yg + i * y_stride, y_stride);
+        for (; i + 4 <= n; i += 4) f->tokens4(grp, group_bytes, nb, x + i * nb, yg + i * y_stride, y_stride);
+        for (; i < n; i++) f->token1(grp, group_bytes, nb, x + i * nb, yg + i * y_stride, y_stride);
     }
 }

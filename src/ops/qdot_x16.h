@@ -1,4 +1,5 @@
-/* Q4_0 / Q8_0 weights repacked for the 512-bit integer kernels.
+/* Q4_0 / Q8_0 (and Q4_K / Q6_K) weights repacked for the 512-bit integer
+ * kernels.
  *
  * GGML's row layout (18- or 34-byte blocks, one row after another) makes a
  * SIMD dot product spend most of its instructions gathering scales and
@@ -17,7 +18,9 @@
  *   scales: nb × 16 f16, block b's scales of rows 0..15
  * and groups follow one another, so rows r0 .. r0+15 (r0 a multiple of 16)
  * sit where the plain layout has them, and a slice of whole groups (one
- * expert, the up half of a fused gate/up matrix) is still a plain offset. */
+ * expert, the up half of a fused gate/up matrix) is still a plain offset.
+ * Q4_K and Q6_K groups (columns a multiple of 256) follow the same rules
+ * with super-blocks of 256 columns in place of blocks: qdot_x16_k.h. */
 #ifndef G4_OPS_QDOT_X16_H
 #define G4_OPS_QDOT_X16_H
 

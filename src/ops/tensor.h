@@ -45,7 +45,7 @@ typedef struct g4_tensor {
     int64_t numel;
     const void *data;
     size_t nbytes;
-    int repacked;              /* Q4_0/Q8_0 rows regrouped by 16 for the integer kernels (ops/qdot_x16.h) */
+    int repacked;              /* Q4_0/Q8_0/Q4_K/Q6_K rows regrouped by 16 for the integer kernels (ops/qdot_x16.h) */
 } g4_tensor;
 
 const char *g4_dtype_name(g4_dtype t);

@@ -11,7 +11,8 @@
  *    bf16 weights and quantised to Q8 for quantised weights. Measured on
  *    2026-11-25 (the model and ids are fixed, so only llama.cpp's threading
  *    can move these): f32 0.005, bf16 0.065, q8_0 0.18, q4_0 0.14, q4_k 0.26,
- *    q4_k_m 0.20; the bounds are 3x those, far below the O(1) differences a
+ *    q4_k_m 0.20 (2026-12-06, with the integer K-quant kernels: q4_k 0.213,
+ *    q4_k_m 0.197); the bounds are 3x those, far below the O(1) differences a
  *    mis-read tensor or key makes. Argmax must agree everywhere.
  * 2. The MoE and dense reference fixtures (k = v, 16 experts) converted to f32
  *    GGUF: llama.cpp's argmax must agree with transformers' at >= 95% of

@@ -1,0 +1,362 @@
+/* Repacked Q4_K / Q6_K matrices (layout: qdot_x16_k.h): the repacking and
+ * its inverse, a scalar reference, and the AVX-512 VNNI kernels.
+ *
+ * Activations are the per-32 blocks of g4_quantize_activations. A Q4_K
+ * sub-block is one activation block:
+ *   dot = xd·(d·sc)·Σ q·a − (dmin·m)·(xd·Σ a),
+ * the second term from the block's float sum. A Q6_K 32-block is two
+ * sub-blocks of 16 whose offset q − 32 is corrected in integers with the
+ * activations' per-16 sums, and whose int8 scales are applied in integers
+ * too (|Σ sc·(q − 32)·a| < 2^24, so the conversion to float is exact):
+ *   dot = (d·xd)·(sc0·Σ(q − 32)·a + sc1·Σ(q − 32)·a).
+ * The kernels and the reference do the same float operations in the same
+ * order (fused multiply-adds in both), so their results are bit-identical. */
+#include "ops/qdot_x16_k.h"
+
+#include "ops/half.h"
+#include "ops/qdot_x16.h"
+#include "ops/quant.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+/* Byte offsets inside a repacked super-block of 16 rows. */
+enum {
+    Q4K_D = 2048, Q4K_DMIN = 2080, Q4K_SC = 2112, Q4K_MH = 2240, Q4K_BYTES = 2304,
+    Q6K_QH = 2048, Q6K_SC = 3072, Q6K_D = 3328, Q6K_BYTES = 3360,
+};
+_Static_assert(Q4K_BYTES == G4_X16_ROWS * sizeof(g4_block_q4_K), "Q4_K super-block size");
+_Static_assert(Q6K_BYTES == G4_X16_ROWS * sizeof(g4_block_q6_K), "Q6_K super-block size");
+
+int g4_x16k_is_k(g4_dtype t) { return t == G4_DTYPE_Q4_K || t == G4_DTYPE_Q6_K; }
+
+/* ---- layout ---- */
+
+/* GGML's 12-byte packing of eight 6-bit scales and mins (ops/quant.h):
+ * every bit is used, so unpacking and packing are inverses. */
+static void q4_K_unpack_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = s[j] & 63;
+        m[j] = s[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((s[j + 8] & 15) | (s[j] >> 6) << 4);
+        m[j + 4] = (uint8_t)((s[j + 8] >> 4) | (s[j + 4] >> 6) << 4);
+    }
+}
+
+static void q4_K_pack_scales(const uint8_t sc[8], const uint8_t m[8], uint8_t s[12]) {
+    for (int j = 0; j < 4; j++) {
+        s[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+        s[j + 4] = (uint8_t)(m[j] | (m[j + 4] >> 4) << 6);
+        s[j + 8] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+    }
+}
+
+/* Row j's code bytes: bytes[4c .. 4c+3] are its lane of chunk c, n chunks. */
+static void put_codes(uint8_t *chunks, int j, const uint8_t *bytes, int n) {
+    for (int c = 0; c < n; c++) memcpy(chunks + 64 * c + 4 * j, bytes + 4 * c, 4);
+}
+
+static void get_codes(const uint8_t *chunks, int j, uint8_t *bytes, int n) {
+    for (int c = 0; c < n; c++) memcpy(bytes + 4 * c, chunks + 64 * c + 4 * j, 4);
+}
+
+/* Row j's block into a repacked super-block sb, and back. */
+static void q4_K_put(uint8_t *sb, int j, const g4_block_q4_K *blk) {
+    uint8_t sc[8], m[8];
+    q4_K_unpack_scales(blk->scales, sc, m);
+    put_codes(sb, j, blk->qs, 32);
+    memcpy(sb + Q4K_D + 2 * j, &blk->d, 2);
+    memcpy(sb + Q4K_DMIN + 2 * j, &blk->dmin, 2);
+    for (int s = 0; s < 8; s++) sb[Q4K_SC + 16 * s + j] = (uint8_t)(sc[s] | (m[s] & 3) << 6);
+    for (int p = 0; p < 4; p++) sb[Q4K_MH + 16 * p + j] = (uint8_t)(m[2 * p] >> 2 | (m[2 * p + 1] >> 2) << 4);
+}
+
+static void q4_K_get(const uint8_t *sb, int j, g4_block_q4_K *blk) {
+    uint8_t sc[8], m[8];
+    get_codes(sb, j, blk->qs, 32);
+    memcpy(&blk->d, sb + Q4K_D + 2 * j, 2);
+    memcpy(&blk->dmin, sb + Q4K_DMIN + 2 * j, 2);
+    for (int s = 0; s < 8; s++) {
+        uint8_t low = sb[Q4K_SC + 16 * s + j], high = sb[Q4K_MH + 16 * (s / 2) + j];
+        sc[s] = low & 63;
+        m[s] = (uint8_t)(low >> 6 | ((high >> 4 * (s % 2)) & 15) << 2);
+    }
+    q4_K_pack_scales(sc, m, blk->scales);
+}
+
+static void q6_K_put(uint8_t *sb, int j, const g4_block_q6_K *blk) {
+    put_codes(sb, j, blk->ql, 32);
+    put_codes(sb + Q6K_QH, j, blk->qh, 16);
+    for (int s = 0; s < 16; s++) sb[Q6K_SC + 16 * s + j] = (uint8_t)blk->scales[s];
+    memcpy(sb + Q6K_D + 2 * j, &blk->d, 2);
+}
+
+static void q6_K_get(const uint8_t *sb, int j, g4_block_q6_K *blk) {
+    get_codes(sb, j, blk->ql, 32);
+    get_codes(sb + Q6K_QH, j, blk->qh, 16);
+    for (int s = 0; s < 16; s++) blk->scales[s] = (int8_t)sb[Q6K_SC + 16 * s + j];
+    memcpy(&blk->d, sb + Q6K_D + 2 * j, 2);
+}
+
+/* Either block type, by value. */
+typedef union {
+    g4_block_q4_K q4;
+    g4_block_q6_K q6;
+} k_block;
+
+/* Super-block sb of row j of a group, as GGML's block. */
+static void get_block(g4_dtype t, const uint8_t *group, int64_t sb, int j, k_block *blk) {
+    if (t == G4_DTYPE_Q4_K) q4_K_get(group + sb * Q4K_BYTES, j, &blk->q4);
+    else q6_K_get(group + sb * Q6K_BYTES, j, &blk->q6);
+}
+
+void g4_x16k_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols) {
+    size_t row_bytes = g4_dtype_row_bytes(t, cols);
+    for (int64_t g = 0; g < rows / G4_X16_ROWS; g++) {
+        uint8_t *group = (uint8_t *)dst + (size_t)g * G4_X16_ROWS * row_bytes;
+        for (int j = 0; j < G4_X16_ROWS; j++) {
+            const char *row = (const char *)src + (size_t)(g * G4_X16_ROWS + j) * row_bytes;
+            for (int64_t sb = 0; sb < cols / G4_QK_K; sb++) {
+                if (t == G4_DTYPE_Q4_K) q4_K_put(group + sb * Q4K_BYTES, j, (const g4_block_q4_K *)row + sb);
+                else q6_K_put(group + sb * Q6K_BYTES, j, (const g4_block_q6_K *)row + sb);
+            }
+        }
+    }
+}
+
+void g4_x16k_unrepack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols) {
+    size_t row_bytes = g4_dtype_row_bytes(t, cols), block_bytes = g4_dtype_block_bytes(t);
+    for (int64_t g = 0; g < rows / G4_X16_ROWS; g++) {
+        const uint8_t *group = (const uint8_t *)src + (size_t)g * G4_X16_ROWS * row_bytes;
+        for (int j = 0; j < G4_X16_ROWS; j++) {
+            char *row = (char *)dst + (size_t)(g * G4_X16_ROWS + j) * row_bytes;
+            for (int64_t sb = 0; sb < cols / G4_QK_K; sb++) {
+                k_block blk;
+                get_block(t, group, sb, j, &blk);
+                memcpy(row + sb * block_bytes, &blk, block_bytes);
+            }
+        }
+    }
+}
+
+/* Each block rebuilt and decoded by GGML's own dequantisation: the same
+ * floats as the plain row, by construction. */
+void g4_x16k_row_to_f32(g4_dtype t, const void *data, int64_t row, int64_t cols, float *out) {
+    const uint8_t *group = (const uint8_t *)data + (size_t)(row / G4_X16_ROWS) * G4_X16_ROWS * g4_dtype_row_bytes(t, cols);
+    for (int64_t sb = 0; sb < cols / G4_QK_K; sb++, out += G4_QK_K) {
+        k_block blk;
+        get_block(t, group, sb, (int)(row % G4_X16_ROWS), &blk);
+        if (t == G4_DTYPE_Q4_K) g4_dequantize_row_q4_K(&blk.q4, out, G4_QK_K);
+        else g4_dequantize_row_q6_K(&blk.q6, out, G4_QK_K);
+    }
+}
+
+/* ---- scalar reference ---- */
+
+/* One super-block of one row with its eight activation blocks, added to sum. */
+static float q4_K_dot(const g4_block_q4_K *blk, const g4_block_q8a *x, float sum) {
+    uint8_t sc[8], m[8];
+    q4_K_unpack_scales(blk->scales, sc, m);
+    float d = g4_f16_to_f32(blk->d), dmin = g4_f16_to_f32(blk->dmin);
+    for (int s = 0; s < 8; s++) {
+        const uint8_t *qs = blk->qs + 32 * (s / 2);
+        int dot = 0;
+        for (int i = 0; i < 32; i++) dot += ((qs[i] >> 4 * (s % 2)) & 15) * x[s].qs[i];
+        sum = fmaf((float)dot, d * (float)sc[s] * x[s].d, sum);
+        sum = fmaf(-(dmin * (float)m[s]), x[s].sum, sum);
+    }
+    return sum;
+}
+
+static float q6_K_dot(const g4_block_q6_K *blk, const g4_block_q8a *x, float sum) {
+    float d = g4_f16_to_f32(blk->d);
+    for (int b = 0; b < 8; b++) {
+        int h = b / 4, c = b % 4, dot[2] = {0, 0};
+        for (int i = 0; i < 32; i++) {
+            int low = (blk->ql[64 * h + 32 * (c % 2) + i] >> 4 * (c / 2)) & 15, top = (blk->qh[32 * h + i] >> 2 * c) & 3;
+            dot[i / 16] += ((low | top << 4) - 32) * x[b].qs[i];
+        }
+        int scaled = blk->scales[2 * b] * dot[0] + blk->scales[2 * b + 1] * dot[1];
+        sum = fmaf((float)scaled, d * x[b].d, sum);
+    }
+    return sum;
+}
+
+void g4_x16k_group_scalar(g4_dtype t, const void *group, int64_t cols, const g4_block_q8a *x, int n, float *y,
+                          int64_t y_stride) {
+    int64_t nsb = cols / G4_QK_K;
+    for (int tok = 0; tok < n; tok++)
+        for (int j = 0; j < G4_X16_ROWS; j++) {
+            float sum = 0;
+            for (int64_t sb = 0; sb < nsb; sb++) {
+                const g4_block_q8a *xb = x + (int64_t)tok * (cols / 32) + 8 * sb;
+                k_block blk;
+                get_block(t, group, sb, j, &blk);
+                sum = t == G4_DTYPE_Q4_K ? q4_K_dot(&blk.q4, xb, sum) : q6_K_dot(&blk.q6, xb, sum);
+            }
+            y[(int64_t)tok * y_stride + j] = sum;
+        }
+}
+
+/* ---- AVX-512 VNNI ---- */
+
+/* Bytes ahead to prefetch (as for Q4_0: decode streams every weight once). */
+#ifndef PREFETCH
+#define PREFETCH 2048
+#endif
+
+#define VNNI512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
+#define KERNEL static inline __attribute__((target(VNNI512), always_inline))
+
+KERNEL __m512i bcast(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* The cache lines of [p, p + bytes). */
+KERNEL void prefetch(const uint8_t *p, int bytes) {
+#pragma GCC unroll 8
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
+KERNEL __m512 halves(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+KERNEL __m512i bytes_u32(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+KERNEL __m512i bytes_s32(const uint8_t *p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+
+/* G groups × T tokens (compile-time constants at each call), one sub-block
+ * at a time: its 16 rows' codes, scale·d and min·dmin are unpacked once and
+ * stay in registers while the tokens pass; per token and group, eight VNNI
+ * dot products, then two multiply-adds (the scale term, the min term). */
+KERNEL void q4_K_vnni(const uint8_t *w, int64_t group_bytes, int64_t nb, const g4_block_q8a *x, float *y,
+                      int64_t y_stride, const int G, const int T) {
+    const __m512i low4 = _mm512_set1_epi8(15), low6 = _mm512_set1_epi32(63), min_top = _mm512_set1_epi32(0x3c);
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < G * T; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nb / 8; sb++) {
+        const uint8_t *blk[2];
+        __m512 d[2], dmin[2];
+#pragma GCC unroll 2
+        for (int g = 0; g < G; g++) {
+            blk[g] = w + g * group_bytes + sb * Q4K_BYTES;
+            d[g] = halves(blk[g] + Q4K_D);
+            dmin[g] = halves(blk[g] + Q4K_DMIN);
+        }
+#pragma GCC unroll 8
+        for (int s = 0; s < 8; s++)
+#pragma GCC unroll 2
+            for (int g = 0; g < G; g++) {
+                prefetch(blk[g] + PREFETCH + s * (Q4K_BYTES / 8), Q4K_BYTES / 8 + 64);
+                __m512i c[8]; /* c[k]: codes 4k..4k+3 of sub-block s of every row */
+                const uint8_t *p = blk[g] + 512 * (s / 2);
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++) {
+                    __m512i v = _mm512_loadu_si512(p + 64 * k);
+                    c[k] = _mm512_and_si512(s % 2 ? _mm512_srli_epi16(v, 4) : v, low4);
+                }
+                __m512i sc = bytes_u32(blk[g] + Q4K_SC + 16 * s), mh = bytes_u32(blk[g] + Q4K_MH + 16 * (s / 2));
+                mh = s % 2 ? _mm512_srli_epi32(mh, 2) : _mm512_slli_epi32(mh, 2); /* min bits 2-5 in place */
+                __m512i m = _mm512_ternarylogic_epi32(_mm512_srli_epi32(sc, 6), mh, min_top, 0xf8); /* a | (b & c) */
+                __m512 dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(sc, low6)), d[g]);
+                __m512 dm = _mm512_mul_ps(_mm512_cvtepi32_ps(m), dmin[g]);
+#pragma GCC unroll 8
+                for (int i = 0; i < T; i++) {
+                    const g4_block_q8a *xb = x + (int64_t)i * nb + 8 * sb + s;
+                    __m512i s0 = _mm512_setzero_si512(), s1 = s0; /* two chains */
+#pragma GCC unroll 4
+                    for (int k = 0; k < 4; k++) { /* activations four at a time, in every lane */
+                        s0 = _mm512_dpbusd_epi32(s0, c[k], bcast(xb->qs + 4 * k));
+                        s1 = _mm512_dpbusd_epi32(s1, c[k + 4], bcast(xb->qs + 4 * k + 16));
+                    }
+                    __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+                                               _mm512_mul_ps(dsc, _mm512_set1_ps(xb->d)), acc[g * T + i]);
+                    acc[g * T + i] = _mm512_fnmadd_ps(dm, _mm512_set1_ps(xb->sum), r);
+                }
+            }
+    }
+#pragma GCC unroll 2
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 8
+        for (int i = 0; i < T; i++) _mm512_storeu_ps(y + g * G4_X16_ROWS + (int64_t)i * y_stride, acc[g * T + i]);
+}
+
+/* As above, one 32-element block (two sub-blocks of 16) at a time: the
+ * 6-bit codes are the ql nibble with the qh bits OR-ed in above it; per
+ * token and group, two chains of four dot products that start from the
+ * −32·Σa offset correction, each multiplied by its sub-block's int8 scale,
+ * then one multiply-add by d·xd. */
+KERNEL void q6_K_vnni(const uint8_t *w, int64_t group_bytes, int64_t nb, const g4_block_q8a *x, float *y,
+                      int64_t y_stride, const int G, const int T) {
+    const __m512i low4 = _mm512_set1_epi8(15);
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < G * T; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nb / 8; sb++) {
+        const uint8_t *blk[2];
+        __m512 d[2];
+#pragma GCC unroll 2
+        for (int g = 0; g < G; g++) {
+            blk[g] = w + g * group_bytes + sb * Q6K_BYTES;
+            d[g] = halves(blk[g] + Q6K_D);
+        }
+#pragma GCC unroll 8
+        for (int b = 0; b < 8; b++)
+#pragma GCC unroll 2
+            for (int g = 0; g < G; g++) {
+                const int h = b / 4, c = b % 4;
+                prefetch(blk[g] + PREFETCH + b * (Q6K_BYTES / 8), Q6K_BYTES / 8 + 64);
+                const uint8_t *ql = blk[g] + 512 * (2 * h + c % 2), *qh = blk[g] + Q6K_QH + 512 * h;
+                __m512i q[8];
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k++) {
+                    __m512i low = _mm512_loadu_si512(ql + 64 * k), top = _mm512_loadu_si512(qh + 64 * k);
+                    if (c >= 2) low = _mm512_srli_epi16(low, 4);
+                    /* bits 2c, 2c+1 to 4, 5; masked first, so no bit crosses into the next byte */
+                    top = _mm512_and_si512(top, _mm512_set1_epi8((char)(3 << 2 * c)));
+                    top = c == 0 ? _mm512_slli_epi16(top, 4) : c == 1 ? _mm512_slli_epi16(top, 2)
+                        : c == 3 ? _mm512_srli_epi16(top, 2) : top;
+                    q[k] = _mm512_ternarylogic_epi32(low, top, low4, 0xec); /* (a & c) | b */
+                }
+                __m512i sc0 = bytes_s32(blk[g] + Q6K_SC + 16 * (2 * b)), sc1 = bytes_s32(blk[g] + Q6K_SC + 16 * (2 * b + 1));
+#pragma GCC unroll 8
+                for (int i = 0; i < T; i++) {
+                    const g4_block_q8a *xb = x + (int64_t)i * nb + 8 * sb + b;
+                    __m512i s0 = _mm512_set1_epi32(-32 * xb->isum16[0]), s1 = _mm512_set1_epi32(-32 * xb->isum16[1]);
+#pragma GCC unroll 4
+                    for (int k = 0; k < 4; k++) {
+                        s0 = _mm512_dpbusd_epi32(s0, q[k], bcast(xb->qs + 4 * k));
+                        s1 = _mm512_dpbusd_epi32(s1, q[k + 4], bcast(xb->qs + 4 * k + 16));
+                    }
+                    __m512i scaled = _mm512_add_epi32(_mm512_mullo_epi32(s0, sc0), _mm512_mullo_epi32(s1, sc1));
+                    acc[g * T + i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled), _mm512_mul_ps(d[g], _mm512_set1_ps(xb->d)),
+                                                     acc[g * T + i]);
+                }
+            }
+    }
+#pragma GCC unroll 2
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 8
+        for (int i = 0; i < T; i++) _mm512_storeu_ps(y + g * G4_X16_ROWS + (int64_t)i * y_stride, acc[g * T + i]);
+}
+
+#define GROUP_FN(NAME, KERNEL_FN, G, T)                                                                          \
+    static void __attribute__((target(VNNI512))) NAME(const uint8_t *w, int64_t group_bytes, int64_t nb,       \
+                                                       const g4_block_q8a *x, float *y, int64_t y_stride) {    \
+        KERNEL_FN(w, group_bytes, nb, x, y, y_stride, G, T);                                                  \
+    }
+GROUP_FN(q4_K_x16_t8, q4_K_vnni, 1, 8)
+GROUP_FN(q4_K_x16_t4, q4_K_vnni, 1, 4)
+GROUP_FN(q4_K_x16_t1, q4_K_vnni, 1, 1)
+GROUP_FN(q4_K_x32_t1, q4_K_vnni, 2, 1)
+GROUP_FN(q6_K_x16_t8, q6_K_vnni, 1, 8)
+GROUP_FN(q6_K_x16_t4, q6_K_vnni, 1, 4)
+GROUP_FN(q6_K_x16_t1, q6_K_vnni, 1, 1)
+GROUP_FN(q6_K_x32_t1, q6_K_vnni, 2, 1)
+
+const g4_x16_kernels *g4_x16k_kernels(g4_dtype t) {
+    static const g4_x16_kernels q4_K = {q4_K_x16_t8, q4_K_x16_t4, q4_K_x16_t1, q4_K_x32_t1},
+                                q6_K = {q6_K_x16_t8, q6_K_x16_t4, q6_K_x16_t1, q6_K_x32_t1};
+    return t == G4_DTYPE_Q4_K ? &q4_K : t == G4_DTYPE_Q6_K ? &q6_K : NULL;
+}

@@ -1,0 +1,64 @@
+/* Q4_K / Q6_K weights repacked for the 512-bit integer kernels: the K-quant
+ * half of the mechanism of qdot_x16.h, whose functions call these (internal
+ * to src/ops).
+ *
+ * As for Q4_0, 16 rows travel together so that one VNNI instruction with a
+ * broadcast activation word advances 16 dot products, and a sub-block's 16
+ * scales are one short load. A group of 16 rows of n columns is n / 256
+ * super-blocks of 16 · 144 (Q4_K) or 16 · 210 (Q6_K) bytes, one after
+ * another, so the group keeps the plain layout's size and offset. A "chunk"
+ * is 64 bytes whose bytes 4j .. 4j+3 belong to row j (one register: four
+ * codes of each row). f16 scales keep their bits; the 6-bit Q4_K scales and
+ * mins are re-split so that a sub-block's 16 values unpack with a few
+ * instructions (GGML packs them per row in a 12-byte puzzle).
+ *
+ * Q4_K super-block, 2304 bytes:
+ *   codes  @0     32 chunks; chunk 8r + k, lane j = row j's qs[32r + 4k ..
+ *                 32r + 4k + 3] (r < 4, k < 8): low nibbles are elements
+ *                 4k .. 4k+3 of sub-block 2r, high nibbles those of 2r + 1
+ *   d      @2048  16 f16, rows 0..15
+ *   dmin   @2080  16 f16
+ *   sc     @2112  8 × 16 bytes; sub-block s, row j: scale | (min & 3) << 6
+ *   mh     @2240  4 × 16 bytes; pair p, row j: min of sub-block 2p >> 2
+ *                 | (min of sub-block 2p + 1 >> 2) << 4
+ * Q6_K super-block, 3360 bytes:
+ *   ql     @0     32 chunks; chunk 8q + k, lane j = row j's ql[32q + 4k .. +3]
+ *   qh     @2048  16 chunks; chunk 8h + k, lane j = row j's qh[32h + 4k .. +3]
+ *   sc     @3072  16 × 16 int8; sub-block s, row j
+ *   d      @3328  16 f16
+ *   so element 4k + e of 32-element block b = 4h + c (c < 4) has its low
+ *   four bits in byte e of its lane of ql chunk 8(2h + c % 2) + k (low
+ *   nibble for c < 2, high for c >= 2) and its top two at bits 2c, 2c + 1 of
+ *   byte e of qh chunk 8h + k, as GGML's bytes have them. */
+#ifndef G4_OPS_QDOT_X16_K_H
+#define G4_OPS_QDOT_X16_K_H
+
+#include "ops/qdot.h"
+#include "ops/tensor.h"
+
+#include <stdint.h>
+
+int g4_x16k_is_k(g4_dtype t); /* Q4_K or Q6_K */
+
+void g4_x16k_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols);
+void g4_x16k_unrepack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols);
+void g4_x16k_row_to_f32(g4_dtype t, const void *data, int64_t row, int64_t cols, float *out);
+
+/* One group's product with n tokens; nb = cols / 32 activation blocks per
+ * token. */
+typedef void (*g4_x16_group_fn)(const uint8_t *group, int64_t group_bytes, int64_t nb, const g4_block_q8a *x,
+                                float *y, int64_t y_stride);
+
+/* The 512-bit kernels of a type: one group by 8, 4 or 1 tokens, and two
+ * consecutive groups by one token (decode). */
+typedef struct g4_x16_kernels {
+    g4_x16_group_fn tokens8, tokens4, token1, pair_token1;
+} g4_x16_kernels;
+
+const g4_x16_kernels *g4_x16k_kernels(g4_dtype t);
+
+/* The scalar reference, one group by n tokens. */
+void g4_x16k_group_scalar(g4_dtype t, const void *group, int64_t cols, const g4_block_q8a *x, int n, float *y,
+                          int64_t y_stride);
+
+#endif
