@@ -118,9 +118,10 @@ int gemma4_seq_truncate(gemma4_context *ctx, int seq, int n_keep);
 int gemma4_bench_fill_cache(gemma4_context *ctx, int seq, int n_positions);
 
 /* A model of random weights in the exact shapes of a released Gemma 4
- * (arch: e2b, e4b, 26b-a4b, 31b, tiny) and storage type (bf16, f32, q8_0,
- * q4_0), made directly in GPU memory when its first GPU context is created:
- * real-shape speed measurements without a 62 GB file. It has no tokenizer
+ * (arch: e2b, e4b, 26b-a4b, 31b, tiny) and storage type (any `convert` type:
+ * bf16, f32, q8_0, q4_0, q4_k_m, ...), made directly in GPU memory when its
+ * first GPU context is created: real-shape speed measurements without a 62 GB
+ * file. It has no tokenizer
  * and runs on the GPU only. */
 int gemma4_model_synthetic(const char *arch, const char *type, gemma4_model **out);
 

@@ -4,7 +4,8 @@
 # public API with the GPU selected (tests/unit/test_fixtures.c, unchanged
 # tolerances), the same for the float32 fixtures with every product sent
 # through cuBLAS, tests/cuda/test_gpu.c (the bf16 tensor-core path against
-# transformers' bf16 run, synthetic models of every weight type),
+# transformers' bf16 run, synthetic models of every weight type, K-quant
+# and Q4_1/Q5_0/Q5_1 GGUF files against the CPU on the same weights),
 # tests/cuda/test_attention.cu (tensor-core attention pinned to the float32
 # kernel), and greedy
 # generation CPU vs GPU through the CLI. Prints a summary; exits non-zero on
@@ -49,6 +50,22 @@ same_greedy() {
     done
 }
 step greedy-cpu-vs-gpu same_greedy
+
+# GGUF Q4_0/Q8_0 (and K-quant, once the CPU repacks them) weights the CPU
+# loader repacked (model/repack.c) reach the GPU through g4_x16_unrepack: the
+# same logits as a load that kept GGML's layout. (K-quant decoding itself is
+# pinned to the CPU's dequantisers by gpu-paths.)
+same_quantised_upload() {
+    for t in q4_0 q8_0 q4_k_m q6_k; do
+        "$B/gemma4" synth --arch tiny --type $t -o "$LOG/tiny-$t.gguf" >/dev/null || return 1
+        a=$("$B/gemma4" generate -m "$LOG/tiny-$t.gguf" --ids 2,17,301,44 -n 24 --temp 0 --gpu) || return 1
+        b=$(G4_REPACK=0 "$B/gemma4" generate -m "$LOG/tiny-$t.gguf" --ids 2,17,301,44 -n 24 --temp 0 --gpu) || return 1
+        rm -f "$LOG/tiny-$t.gguf"
+        echo "$t repacked: $a"; echo "$t as file: $b"
+        [ "$a" = "$b" ] || return 1
+    done
+}
+step quantised-upload same_quantised_upload
 
 echo "
 == summary: $pass passed, $fail failed$summary"

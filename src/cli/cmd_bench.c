@@ -45,7 +45,7 @@ int cmd_bench(int argc, char **argv) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: gemma4 bench -m PATH [-p 512] [-n 128] [-t THREADS] [-r 3]\n"
-                   "       gemma4 bench --gpu --synth e2b|e4b|26b-a4b|31b [--type bf16|q8_0|q4_0] [-p 2048] [-n 128]\n\n"
+                   "       gemma4 bench --gpu --synth e2b|e4b|26b-a4b|31b [--type bf16|q8_0|q4_0|q4_k_m|...] [-p 2048] [-n 128]\n\n"
                    "Measures prompt processing (pp) and decode (tg) tokens/s: a warm-up run, then the median\n"
                    "of -r runs, and the peak resident memory.\n\n" MODEL_OPTS_HELP
                    "  -p N                 prompt tokens (0 = skip)\n"

@@ -18,6 +18,7 @@ static __global__ void __launch_bounds__(ATTN_WARPS * 32)
     const int hd = PER_LANE * 32;
     const int t = blockIdx.x / n_heads, head = blockIdx.x % n_heads;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    gpu_pdl_wait();
     const int64_t p = pos[t];
     const int64_t first = window && p - window + 1 > 0 ? p - window + 1 : 0;
     const float *qh = q + (int64_t)blockIdx.x * hd;
@@ -68,10 +69,10 @@ void gpu_attention(cudaStream_t st, const float *q, int n, int n_heads, int hd, 
     int group = n_heads / (int)(kv->row_size / hd);
     dim3 grid(n * n_heads), block(ATTN_WARPS * 32);
     switch (hd / 32) {
-    case 1: attention_kernel<1><<<grid, block, 0, st>>>(q, n_heads, group, *kv, window, pos, seq, out); break;
-    case 2: attention_kernel<2><<<grid, block, 0, st>>>(q, n_heads, group, *kv, window, pos, seq, out); break;
-    case 4: attention_kernel<4><<<grid, block, 0, st>>>(q, n_heads, group, *kv, window, pos, seq, out); break;
-    case 8: attention_kernel<8><<<grid, block, 0, st>>>(q, n_heads, group, *kv, window, pos, seq, out); break;
-    default: attention_kernel<16><<<grid, block, 0, st>>>(q, n_heads, group, *kv, window, pos, seq, out); break;
+    case 1: gpu_launch(attention_kernel<1>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out); break;
+    case 2: gpu_launch(attention_kernel<2>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out); break;
+    case 4: gpu_launch(attention_kernel<4>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out); break;
+    case 8: gpu_launch(attention_kernel<8>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out); break;
+    default: gpu_launch(attention_kernel<16>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out); break;
     }
 }

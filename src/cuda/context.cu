@@ -28,10 +28,11 @@ static int dev_alloc(void **p, size_t bytes, int *failed) {
 extern "C" void g4_gpu_context_free(g4_gpu_context *c) {
     if (!c) return;
     gpu_graphs_drop(c);
+    gpu_profile_free(c->profile);
     void *dev[] = {c->h, c->x, c->o, c->q, c->k, c->v, c->attn, c->gate, c->up, c->ple, c->ple_gate, c->ple_tok, c->moe_x,
-                   c->router, c->moe_weights, c->moe_gate_up, c->moe_act, c->moe_y, c->moe_out, c->moe_experts,
+                   c->router_x, c->router, c->moe_weights, c->moe_gate_up, c->moe_act, c->moe_y, c->moe_experts,
                    c->moe_sorted, c->moe_perm,
-                   c->x_bf16, c->d_token, c->d_pos, c->d_seq, c->d_rows, c->d_logits};
+                   c->x_bf16, c->d_token, c->d_pos, c->d_seq, c->d_rows, c->d_logits, c->attn_scratch.data};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     if (c->kv)
         for (int l = 0; l < c->gm->cfg->n_layers; l++) { cudaFree(c->kv[l].k); cudaFree(c->kv[l].v); }
@@ -39,6 +40,9 @@ extern "C" void g4_gpu_context_free(g4_gpu_context *c) {
     cudaFreeHost(c->h_ple);
     cudaFreeHost(c->logits);
     if (c->stream) cudaStreamDestroy(c->stream);
+    if (c->side) cudaStreamDestroy(c->side);
+    if (c->fork) cudaEventDestroy(c->fork);
+    if (c->join) cudaEventDestroy(c->join);
     free(c->kv);
     free(c->n_past);
     free(c->seq_new);
@@ -60,13 +64,22 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
     c->gemm_min_rows = gpu_gemm_min_rows();
     const char *graphs = getenv("G4_GPU_GRAPHS");
     c->use_graphs = !graphs || atoi(graphs) != 0;
+    c->profile = gpu_profile_new();
+    if (c->profile) c->use_graphs = 0;
     c->n_past = (int *)calloc((size_t)n_seq, sizeof(int));
     c->seq_new = (int *)calloc((size_t)n_seq, sizeof(int));
     c->kv = (gpu_kv_layer *)calloc((size_t)cfg->n_layers, sizeof *c->kv);
     if (!c->n_past || !c->seq_new || !c->kv) { g4_gpu_context_free(c); return g4_fail(err, "out of memory"); }
-    if (cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking) != cudaSuccess) {
+    if (!gpu_row_chain_fits(cfg->hidden_size)) {
         g4_gpu_context_free(c);
-        return g4_fail(err, "cannot create a CUDA stream");
+        return g4_fail(err, "the GPU backend takes hidden sizes up to 6144 (this model: %d)", cfg->hidden_size);
+    }
+    if (cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking) != cudaSuccess ||
+        cudaStreamCreateWithFlags(&c->side, cudaStreamNonBlocking) != cudaSuccess ||
+        cudaEventCreateWithFlags(&c->fork, cudaEventDisableTiming) != cudaSuccess ||
+        cudaEventCreateWithFlags(&c->join, cudaEventDisableTiming) != cudaSuccess) {
+        g4_gpu_context_free(c);
+        return g4_fail(err, "cannot create CUDA streams and events");
     }
 
     int failed = 0;
@@ -119,7 +132,7 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
         dev_alloc((void **)&c->moe_gate_up, f * n * K * 2 * cfg->moe_dim, &failed);
         dev_alloc((void **)&c->moe_act, f * n * K * cfg->moe_dim, &failed);
         dev_alloc((void **)&c->moe_y, f * n * K * D, &failed);
-        dev_alloc((void **)&c->moe_out, f * n * D, &failed);
+        dev_alloc((void **)&c->router_x, f * n * D, &failed);
         dev_alloc((void **)&c->moe_sorted, f * n * K * D, &failed);
         dev_alloc((void **)&c->moe_perm, sizeof(int) * n * K, &failed);
         c->h_experts = (int *)malloc(sizeof(int) * (size_t)(n * K));

@@ -15,6 +15,8 @@ extern "C" {
 #include <string.h>
 
 #define TRY(x) do { if (x) return -1; } while (0)
+/* G4_GPU_PROFILE: the stage that just ended on c->stream (side: the MoE stream) */
+#define MARK(stage) gpu_profile_mark(c->profile, c->stream, c->stream == c->side, stage)
 
 /* As check_batch in forward.c: everything is checked before anything is written. */
 static int check_batch(g4_gpu_context *c, const g4_batch *b, g4_error *err) {
@@ -108,41 +110,112 @@ static int bf16_prefill(const g4_gpu_context *c, const gpu_matrix *const *w, int
     return ok;
 }
 
-/* attention.c: norms, q/k/v, RoPE, the cache write, attention, output projection, residual. */
+/* The products that read the attention block's input: q, and k and v unless
+ * the layer reads another layer's cache (KV-shared) or V is K (k = v). */
+static int attention_inputs(const g4_gpu_context *c, int l, const gpu_matrix **proj) {
+    const g4_layer_config *lc = &c->gm->cfg->layer[l];
+    const gpu_layer *w = &c->gm->layer[l];
+    proj[0] = &w->q_proj;
+    proj[1] = &w->k_proj;
+    proj[2] = &w->v_proj;
+    return lc->kv_source != l ? 1 : lc->k_eq_v ? 2 : 3;
+}
+
+static gpu_norm_out norm_into(float *out, __nv_bfloat16 *out_bf16, int64_t stride, const float *w, float extra) {
+    gpu_norm_out o = {out, out_bf16, stride, w, extra};
+    return o;
+}
+
+/* The norms a chain ends with: the inputs of layer l's attention block (none
+ * past the last layer; the final norm gathers only the rows that want logits). */
+static void attention_norms(const g4_gpu_context *c, int l, int n, gpu_row_chain *ch) {
+    if (l >= c->gm->cfg->n_layers) return;
+    const gpu_matrix *proj[3];
+    int bf16 = bf16_prefill(c, proj, attention_inputs(c, l, proj), n);
+    int64_t D = c->gm->cfg->hidden_size;
+    ch->out[ch->n_out++] = norm_into(c->x, bf16 ? c->x_bf16 : NULL, D, c->gm->layer[l].input_norm, 1.0f);
+}
+
+/* ... and of layer l's feed-forward block: the MLP's input, and on MoE layers
+ * the router's (weightless norm, learned scale, D^-0.5) and the experts'. */
+static void ffn_norms(const g4_gpu_context *c, int l, int n, gpu_row_chain *ch) {
+    const g4_config *cfg = c->gm->cfg;
+    const gpu_layer *w = &c->gm->layer[l];
+    const gpu_matrix *proj[3] = {&w->gate_proj, &w->up_proj, &w->down_proj};
+    int64_t D = cfg->hidden_size;
+    ch->out[ch->n_out++] = norm_into(c->x, bf16_prefill(c, proj, 3, n) ? c->x_bf16 : NULL, D, w->pre_ffn_norm, 1.0f);
+    if (!cfg->n_experts) return;
+    ch->out[ch->n_out++] = norm_into(c->router_x, NULL, D, w->router_scale, (float)(1.0 / sqrt((double)D)));
+    ch->out[ch->n_out++] = norm_into(c->moe_x, NULL, D, w->pre_ffn_norm_2, 1.0f);
+}
+
+static gpu_row_chain residual(const float *o, const float *post, float scale) {
+    gpu_row_chain ch;
+    memset(&ch, 0, sizeof ch);
+    ch.o = o;
+    ch.post = post;
+    ch.scale = scale;
+    return ch;
+}
+
+static void run_chain(g4_gpu_context *c, const gpu_row_chain *ch, int n) {
+    gpu_row_chain_run(c->stream, c->h, ch, n, c->gm->cfg->hidden_size, c->gm->cfg->rms_eps);
+}
+
+/* attention.c: (input norm, done by the chain before) q/k/v, norms and RoPE,
+ * the cache write, attention, output projection, residual and the FFN's input norms. */
 static int attention_block(g4_gpu_context *c, int l, int n, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
     const g4_layer_config *lc = &cfg->layer[l];
     const gpu_layer *w = &c->gm->layer[l];
     int D = cfg->hidden_size, hd = lc->head_dim, q_dim = cfg->n_heads * hd, kv_dim = lc->n_kv_heads * hd;
 
-    /* q, and k and v unless the layer reads another layer's cache (KV-shared) or V is K (k = v) */
-    const gpu_matrix *proj[3] = {&w->q_proj, &w->k_proj, &w->v_proj};
+    const gpu_matrix *proj[3];
+    int n_proj = attention_inputs(c, l, proj);
     float *out[3] = {c->q, c->k, c->v};
     int64_t out_stride[3] = {q_dim, kv_dim, kv_dim};
-    int n_proj = lc->kv_source != l ? 1 : lc->k_eq_v ? 2 : 3;
-    if (bf16_prefill(c, proj, n_proj, n)) {
-        gpu_rmsnorm_bf16(c->stream, c->x_bf16, c->h, w->input_norm, n, D, cfg->rms_eps);
-        TRY(gpu_matmul_bf16_input(c, proj, out, out_stride, n_proj, n, err));
-    } else {
-        gpu_rmsnorm(c->stream, c->x, D, c->h, D, w->input_norm, n, D, cfg->rms_eps, 1.0f);
-        TRY(gpu_matmul_multi(c, proj, out, out_stride, n_proj, c->x, D, n, err));
+    if (bf16_prefill(c, proj, n_proj, n)) TRY(gpu_matmul_bf16_input(c, proj, out, out_stride, n_proj, n, err));
+    else TRY(gpu_matmul_multi(c, proj, out, out_stride, n_proj, c->x, D, n, err));
+    MARK("qkv");
+    gpu_qk_rope r;
+    memset(&r, 0, sizeof r);
+    r.q = c->q;
+    r.n_heads = cfg->n_heads;
+    r.n_kv = lc->n_kv_heads;
+    r.hd = hd;
+    r.n_pairs = lc->rope_pairs;
+    r.q_norm = w->q_norm;
+    r.k_norm = w->k_norm;
+    r.inv_freq = w->rope_inv_freq;
+    if (lc->kv_source == l) { /* k = v layers: V is the raw K projection, before k_norm and RoPE */
+        r.k_raw = c->k;
+        r.v_raw = lc->k_eq_v ? c->k : c->v;
+        r.kv = c->kv[l];
     }
-    gpu_norm_rope(c->stream, c->q, n, cfg->n_heads, hd, w->q_norm, w->rope_inv_freq, lc->rope_pairs, c->d_pos, cfg->rms_eps);
-    if (lc->kv_source == l) {
-        /* k = v layers: V is the raw K projection, before k_norm and RoPE */
-        gpu_kv_write(c->stream, c->k, lc->k_eq_v ? c->k : c->v, n, lc->n_kv_heads, hd, w->k_norm, w->rope_inv_freq,
-                     lc->rope_pairs, c->d_pos, c->d_seq, &c->kv[l], cfg->rms_eps);
-    }
+    r.pos = c->d_pos;
+    r.seq = c->d_seq;
+    r.eps = cfg->rms_eps;
+    gpu_qk_rope_run(c->stream, &r, n);
+    MARK("qk norm+rope");
     int window = lc->attn == G4_ATTN_SLIDING ? cfg->sliding_window : 0;
+    const gpu_kv_layer *kv = &c->kv[lc->kv_source];
     /* a prompt chunk large enough for the tensor cores (the same switch as the matmuls; float32
-     * models keep float32 attention, as their matmuls keep SGEMM) */
-    if (!(c->one_prompt && n >= c->gemm_min_rows && w->q_proj.dtype != G4_DTYPE_F32 &&
-          gpu_attention_prefill(c->stream, c->q, n, cfg->n_heads, hd, &c->kv[lc->kv_source], window, c->d_pos, c->d_seq,
-                                c->attn) == 0))
-        gpu_attention(c->stream, c->q, n, cfg->n_heads, hd, &c->kv[lc->kv_source], window, c->d_pos, c->d_seq, c->attn);
+     * models keep float32 attention, as their matmuls keep SGEMM): cuBLAS where the scores fit,
+     * else the flash-style kernel */
+    int nb = c->n_batch, p0 = c->h_ints[nb], seq = c->h_ints[2 * nb];
+    int tc = c->one_prompt && n >= c->gemm_min_rows && w->q_proj.dtype != G4_DTYPE_F32;
+    if (!(tc && (gpu_attention_gemm(c->gm->cublas, c->stream, &c->attn_scratch, c->q, n, cfg->n_heads, hd, kv, window, p0, seq,
+                                    c->attn) == 0 ||
+                 gpu_attention_prefill(c->stream, c->q, n, cfg->n_heads, hd, kv, window, c->d_pos, c->d_seq, c->attn) == 0)))
+        gpu_attention(c->stream, c->q, n, cfg->n_heads, hd, kv, window, c->d_pos, c->d_seq, c->attn);
     CUDA_TRY(cudaGetLastError());
+    MARK("attention");
     TRY(gpu_matmul(c, &w->o_proj, c->attn, q_dim, n, c->o, D, err));
-    gpu_add_rmsnorm(c->stream, c->h, c->o, w->post_attn_norm, n, D, cfg->rms_eps, 1.0f);
+    MARK("o_proj");
+    gpu_row_chain ch = residual(c->o, w->post_attn_norm, 1.0f);
+    ffn_norms(c, l, n, &ch);
+    run_chain(c, &ch, n);
+    MARK("chain (ffn in)");
     return 0;
 }
 
@@ -179,53 +252,87 @@ static int experts_by_gemm(g4_gpu_context *c, const gpu_layer *w, int n, g4_erro
     return 0;
 }
 
-/* moe.c: the router reads the FFN block's residual; only the chosen experts' matrices are read. */
+/* moe.c: router and the chosen experts, from the norms ffn_norms made; the
+ * weighted sum is the next chain's first step. */
 static int moe(g4_gpu_context *c, int l, int n, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
     const gpu_layer *w = &c->gm->layer[l];
     int D = cfg->hidden_size, E = cfg->n_experts, K = cfg->top_k_experts, Im = cfg->moe_dim;
-    /* router input: weightless RMSNorm, the learned scale, D^-0.5 */
-    gpu_rmsnorm(c->stream, c->moe_x, D, c->h, D, w->router_scale, n, D, cfg->rms_eps, (float)(1.0 / sqrt((double)D)));
-    TRY(gpu_matmul(c, &w->router_proj, c->moe_x, D, n, c->router, E, err));
+    MARK("moe start");
+    TRY(gpu_matmul(c, &w->router_proj, c->router_x, D, n, c->router, E, err));
+    MARK("router");
     gpu_moe_topk(c->stream, c->router, n, E, K, w->router_expert_scale, c->moe_experts, c->moe_weights);
-    gpu_rmsnorm(c->stream, c->moe_x, D, c->h, D, w->pre_ffn_norm_2, n, D, cfg->rms_eps, 1.0f);
+    MARK("top-k");
     if (n >= c->gemm_min_rows && w->experts_gate_up.dtype == G4_DTYPE_BF16 && w->experts_down.dtype == G4_DTYPE_BF16) {
         TRY(experts_by_gemm(c, w, n, err));
     } else {
-        TRY(gpu_matmul_grouped(c, &w->experts_gate_up, c->moe_experts, c->moe_x, D, K, n * K, c->moe_gate_up, 2 * Im, err));
-        gpu_gelu_gate(c->stream, c->moe_act, Im, c->moe_gate_up, 2 * Im, c->moe_gate_up + Im, 2 * Im, n * K, Im);
-        TRY(gpu_matmul_grouped(c, &w->experts_down, c->moe_experts, c->moe_act, Im, 1, n * K, c->moe_y, D, err));
+        TRY(gpu_matmul_grouped(c, &w->experts_gate_up, c->moe_experts, c->moe_x, D, K, n * K, c->moe_act, Im, 1, err));
+        MARK("experts gate/up");
+        TRY(gpu_matmul_grouped(c, &w->experts_down, c->moe_experts, c->moe_act, Im, 1, n * K, c->moe_y, D, 0, err));
+        MARK("experts down");
     }
-    gpu_moe_combine(c->stream, c->moe_out, c->moe_y, c->moe_weights, n, K, D);
     return 0;
 }
 
-/* ffn.c: the dense GELU-gated MLP, and on MoE layers the experts beside it.
+/* Decode: the MoE branch on the side stream, beside the dense MLP on the
+ * main one; each alone is short of work for the whole GPU. (Prompts run it
+ * after the MLP on one stream: cuBLAS's workspace is per handle, and both
+ * use the bf16 activation buffer.) */
+static int moe_beside(g4_gpu_context *c, int l, int n, g4_error *err) {
+    CUDA_TRY(cudaEventRecord(c->fork, c->stream));
+    CUDA_TRY(cudaStreamWaitEvent(c->side, c->fork, 0));
+    cudaStream_t main_stream = c->stream;
+    c->stream = c->side;
+    int rc = moe(c, l, n, err);
+    c->stream = main_stream;
+    TRY(rc);
+    CUDA_TRY(cudaEventRecord(c->join, c->side));
+    return 0;
+}
+
+/* ffn.c: the dense GELU-gated MLP, and on MoE layers the experts beside it,
+ * then the residual and the norms of what comes next.
  * post_scale: the layer scalar when no PLE block follows. */
 static int ffn_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
     const gpu_layer *w = &c->gm->layer[l];
     int D = cfg->hidden_size, I = cfg->layer[l].ffn_dim;
+    int moe_side = cfg->n_experts && n < c->gemm_min_rows;
+    if (moe_side) TRY(moe_beside(c, l, n, err));
     const gpu_matrix *proj[3] = {&w->gate_proj, &w->up_proj, &w->down_proj};
-    float *out[2] = {c->gate, c->up};
-    int64_t out_stride[2] = {I, I}, d_stride = D;
+    int64_t d_stride = D;
     if (bf16_prefill(c, proj, 3, n)) {
-        gpu_rmsnorm_bf16(c->stream, c->x_bf16, c->h, w->pre_ffn_norm, n, D, cfg->rms_eps);
+        float *out[2] = {c->gate, c->up};
+        int64_t out_stride[2] = {I, I};
         TRY(gpu_matmul_bf16_input(c, proj, out, out_stride, 2, n, err));
         gpu_gelu_gate_bf16(c->stream, c->x_bf16, c->gate, c->up, n, I);
         TRY(gpu_matmul_bf16_input(c, proj + 2, &c->o, &d_stride, 1, n, err));
+    } else if (n < c->gemm_min_rows && w->gate_proj.dtype == w->up_proj.dtype) {
+        TRY(gpu_matmul_glu(c, &w->gate_proj, &w->up_proj, c->x, D, n, c->gate, I, err));
+        MARK("mlp gate/up");
+        TRY(gpu_matmul(c, &w->down_proj, c->gate, I, n, c->o, D, err));
+        MARK("mlp down");
     } else {
-        gpu_rmsnorm(c->stream, c->x, D, c->h, D, w->pre_ffn_norm, n, D, cfg->rms_eps, 1.0f);
+        float *out[2] = {c->gate, c->up};
+        int64_t out_stride[2] = {I, I};
         TRY(gpu_matmul_multi(c, proj, out, out_stride, 2, c->x, D, n, err));
         gpu_gelu_gate(c->stream, c->gate, I, c->gate, I, c->up, I, n, I);
         TRY(gpu_matmul(c, &w->down_proj, c->gate, I, n, c->o, D, err));
     }
-    if (cfg->n_experts) {
-        /* m = post_ffn_norm_1(MLP) + post_ffn_norm_2(Experts(residual)) */
-        TRY(moe(c, l, n, err));
-        gpu_rmsnorm_sum(c->stream, c->o, c->moe_out, w->post_ffn_norm_1, w->post_ffn_norm_2, n, D, cfg->rms_eps);
+    if (moe_side) CUDA_TRY(cudaStreamWaitEvent(c->stream, c->join, 0));
+    else if (cfg->n_experts) TRY(moe(c, l, n, err));
+    gpu_row_chain ch = residual(c->o, w->post_ffn_norm, post_scale);
+    if (cfg->n_experts) { /* m = post_ffn_norm_1(MLP) + post_ffn_norm_2(Experts(residual)) */
+        ch.moe_y = c->moe_y;
+        ch.moe_weights = c->moe_weights;
+        ch.K = cfg->top_k_experts;
+        ch.n1 = w->post_ffn_norm_1;
+        ch.n2 = w->post_ffn_norm_2;
     }
-    gpu_add_rmsnorm(c->stream, c->h, c->o, w->post_ffn_norm, n, D, cfg->rms_eps, post_scale);
+    if (!cfg->ple_dim) attention_norms(c, l + 1, n, &ch); /* the PLE block reads h itself */
+    MARK("moe join");
+    run_chain(c, &ch, n);
+    MARK("chain (ffn out)");
     return 0;
 }
 
@@ -238,7 +345,11 @@ static int ple_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error
     TRY(gpu_matmul(c, &w->ple_gate, c->h, D, n, c->ple_gate, P, err));
     gpu_gelu_gate(c->stream, c->ple_gate, P, c->ple_gate, P, c->ple + (int64_t)l * P, LP, n, P);
     TRY(gpu_matmul(c, &w->ple_proj, c->ple_gate, P, n, c->o, D, err));
-    gpu_add_rmsnorm(c->stream, c->h, c->o, w->ple_post_norm, n, D, cfg->rms_eps, post_scale);
+    MARK("ple");
+    gpu_row_chain ch = residual(c->o, w->ple_post_norm, post_scale);
+    attention_norms(c, l + 1, n, &ch);
+    run_chain(c, &ch, n);
+    MARK("chain (ple out)");
     return 0;
 }
 
@@ -275,16 +386,23 @@ static int lm_head(g4_gpu_context *c, int n_rows, g4_error *err) {
 /* Everything a batch does on the device, in stream order (§2.1). */
 static int enqueue_forward(g4_gpu_context *c, const g4_batch *b, int n_rows, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
+    MARK("start");
     TRY(upload_batch(c, b->n, n_rows, err));
     TRY(embed(c, b, err));
     if (cfg->ple_dim) TRY(ple_inputs(c, b->n, err));
+    gpu_row_chain ch = residual(NULL, NULL, 1.0f); /* the first layer's input norm */
+    attention_norms(c, 0, b->n, &ch);
+    run_chain(c, &ch, b->n);
+    MARK("embed");
     for (int l = 0; l < cfg->n_layers; l++) {
         float scalar = c->gm->layer[l].layer_scalar;
         TRY(attention_block(c, l, b->n, err));
         TRY(ffn_block(c, l, b->n, cfg->ple_dim ? 1.0f : scalar, err));
         if (cfg->ple_dim) TRY(ple_block(c, l, b->n, scalar, err));
     }
-    return lm_head(c, n_rows, err);
+    TRY(lm_head(c, n_rows, err));
+    MARK("lm head");
+    return 0;
 }
 
 /* Small batches (decode steps) replay a CUDA graph of the whole forward:
@@ -334,6 +452,7 @@ extern "C" int g4_gpu_forward(g4_gpu_context *c, const g4_batch *b, g4_error *er
     TRY(graph ? run_graph(c, b, n_rows, err) : enqueue_forward(c, b, n_rows, err));
     CUDA_TRY(cudaStreamSynchronize(c->stream));
     CUDA_TRY(cudaGetLastError());
+    gpu_profile_collect(c->profile);
     c->n_logits = n_rows;
     for (int seq = 0; seq < c->n_seq; seq++) c->n_past[seq] += c->seq_new[seq];
     return 0;

@@ -24,6 +24,8 @@ typedef struct gemv_args {
     int64_t row_end[GEMV_MAX_MATS]; /* cumulative rows */
     int n_mats;
     const int *matrix; /* grouped: the matrix of the stack for each item; NULL: matrix 0 */
+    int64_t glu_up_row; /* gated (GLU): row r's partner is row r + glu_up_row of w[1] */
+    int split;          /* warps per output row (launch_dt chooses) */
     const float *x;
     int64_t x_stride;
     int x_div;
@@ -34,6 +36,8 @@ typedef struct gemv_args {
 template <int DT> struct chunk { static const int elems = 8; };
 template <> struct chunk<G4_DTYPE_Q8_0> { static const int elems = 32; };
 template <> struct chunk<G4_DTYPE_Q4_0> { static const int elems = 32; };
+template <> struct chunk<GPU_DTYPE_Q4_AFFINE32> { static const int elems = 32; };
+template <> struct chunk<GPU_DTYPE_Q8_AFFINE16> { static const int elems = 32; };
 
 static __device__ __forceinline__ void bf16x2_to_f32(uint32_t u, float *out) {
     out[0] = __uint_as_float(u << 16);
@@ -78,66 +82,149 @@ template <> __device__ __forceinline__ void load_weights<G4_DTYPE_Q4_0>(const gp
     }
 }
 
-template <int DT, int NT> static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(gemv_args a) {
+/* The affine forms (gpu.h): y = scale·q + min, the product rounded before
+ * the add as in GGML's dequantisers (__fmul_rn is never fused into an FMA),
+ * so every weight is the value the CPU decodes. */
+template <> __device__ __forceinline__ void load_weights<GPU_DTYPE_Q4_AFFINE32>(const gpu_matrix &w, int64_t e, float *wv) {
+    uint4 q = __ldg((const uint4 *)((const uint8_t *)w.data + e / 2));
+    float d = __ldg(w.scale_f32 + e / 32), m = __ldg(w.min_f32 + e / 32);
+    const uint8_t *b = (const uint8_t *)&q;
+#pragma unroll
+    for (int j = 0; j < 16; j++) {
+        wv[j] = __fmul_rn(d, (float)(b[j] & 15)) + m;
+        wv[j + 16] = __fmul_rn(d, (float)(b[j] >> 4)) + m;
+    }
+}
+
+template <> __device__ __forceinline__ void load_weights<GPU_DTYPE_Q8_AFFINE16>(const gpu_matrix &w, int64_t e, float *wv) {
+    const uint4 *p = (const uint4 *)((const int8_t *)w.data + e);
+    uint4 q[2] = {__ldg(p), __ldg(p + 1)};
+    float2 d = __ldg((const float2 *)(w.scale_f32 + e / 16)); /* the two 16-element sub-blocks */
+    float2 m = w.min_f32 ? __ldg((const float2 *)(w.min_f32 + e / 16)) : make_float2(0.0f, 0.0f);
+    const int8_t *b = (const int8_t *)q;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+        wv[i] = __fmul_rn(d.x, (float)b[i]) + m.x;
+        wv[i + 16] = __fmul_rn(d.y, (float)b[i + 16]) + m.y;
+    }
+}
+
+/* Bytes of codes per element, times two (Q4_0 has half a byte). */
+template <int DT> struct code_bytes_x2 { static const int v = 4; };
+template <> struct code_bytes_x2<G4_DTYPE_F32> { static const int v = 8; };
+template <> struct code_bytes_x2<G4_DTYPE_Q8_0> { static const int v = 2; };
+template <> struct code_bytes_x2<G4_DTYPE_Q4_0> { static const int v = 1; };
+template <> struct code_bytes_x2<GPU_DTYPE_Q4_AFFINE32> { static const int v = 1; };
+template <> struct code_bytes_x2<GPU_DTYPE_Q8_AFFINE16> { static const int v = 2; };
+
+#define GEMV_PREFETCH_LINES 8 /* 128-byte lines of its row a warp asks for before waiting */
+
+/* GLU: y = gelu(w[0] row · x) · (w[1] row + glu_up_row · x), the gate and up
+ * rows of one output read by the same warp, so the gated activation is
+ * written directly (no gate/up round trip through memory, one launch less).
+ * a.split (1 or GEMV_WARPS) warps share an output row, for matrices with too
+ * few rows to keep the memory system busy at one warp per row. */
+template <int DT, int NT, int GLU> static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(gemv_args a) {
     const int CH = chunk<DT>::elems;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int64_t row = (int64_t)blockIdx.x * GEMV_WARPS + warp;
-    if (row >= a.row_end[a.n_mats - 1]) return;
+    const int split = a.split, part = warp % split;
+    int64_t row = (int64_t)blockIdx.x * (GEMV_WARPS / split) + warp / split;
+    const bool live = row < a.row_end[a.n_mats - 1]; /* uniform over the block when split > 1 */
     int m = 0;
-    while (row >= a.row_end[m]) m++;
-    if (m) row -= a.row_end[m - 1];
-    const gpu_matrix &w = a.w[m];
+    while (live && row >= a.row_end[m]) m++;
+    if (live && m) row -= a.row_end[m - 1];
+    const gpu_matrix &w = a.w[m], &u = a.w[GLU ? 1 : m];
+    /* Weights do not depend on earlier kernels: the head of this warp's row
+     * is on its way to L2 while the kernel before finishes. */
+    if (live && !a.matrix && part == 0 && lane < GEMV_PREFETCH_LINES) {
+        size_t bytes = (size_t)w.cols * code_bytes_x2<DT>::v / 2, off = (size_t)lane * 128;
+        if (off < bytes) asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)w.data + row * bytes + off));
+    }
+    gpu_pdl_wait();
+    if (!live) return;
     const int item0 = blockIdx.y * NT;
     const int n_items = a.n - item0 < NT ? a.n - item0 : NT;
     const int64_t mat = a.matrix ? a.matrix[item0] : 0;
     const int64_t base = mat * w.rows * w.cols + row * w.cols;
+    const int64_t ubase = GLU ? mat * u.rows * u.cols + (row + a.glu_up_row) * u.cols : 0;
     const float *x[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) x[t] = a.x + (int64_t)((item0 + (t < n_items ? t : 0)) / a.x_div) * a.x_stride;
-    float acc[NT];
+    float acc[NT], acc_u[NT];
 #pragma unroll
-    for (int t = 0; t < NT; t++) acc[t] = 0;
+    for (int t = 0; t < NT; t++) acc[t] = acc_u[t] = 0;
 #pragma unroll 2
-    for (int64_t c = (int64_t)lane * CH; c < w.cols; c += 32 * CH) {
-        float wv[CH];
+    for (int64_t c = (int64_t)(part * 32 + lane) * CH; c < w.cols; c += (int64_t)split * 32 * CH) {
+        float wv[CH], uv[GLU ? CH : 1];
         load_weights<DT>(w, base + c, wv);
+        if (GLU) load_weights<DT>(u, ubase + c, uv);
 #pragma unroll
         for (int t = 0; t < NT; t++) {
             if (t >= n_items) break;
             const float4 *xp = (const float4 *)(x[t] + c);
-            float s = 0;
+            float s = 0, su = 0;
 #pragma unroll
             for (int i = 0; i < CH / 4; i++) {
                 float4 v = __ldg(xp + i);
                 s += wv[4 * i] * v.x + wv[4 * i + 1] * v.y + wv[4 * i + 2] * v.z + wv[4 * i + 3] * v.w;
+                if (GLU) su += uv[4 * i] * v.x + uv[4 * i + 1] * v.y + uv[4 * i + 2] * v.z + uv[4 * i + 3] * v.w;
             }
             acc[t] += s;
+            acc_u[t] += su;
         }
     }
 #pragma unroll
-    for (int t = 0; t < NT; t++) {
-        float s = acc[t];
-        for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (lane == 0 && t < n_items) a.y[m][(int64_t)(item0 + t) * a.y_stride[m] + row] = s;
+    for (int t = 0; t < NT; t++)
+        for (int o = 16; o; o >>= 1) {
+            acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], o);
+            if (GLU) acc_u[t] += __shfl_xor_sync(0xffffffffu, acc_u[t], o);
+        }
+    if (split > 1) { /* one row per block: warp 0 adds the others' parts, in warp order */
+        __shared__ float partial[GEMV_WARPS][2 * NT];
+        if (lane == 0)
+            for (int t = 0; t < NT; t++) { partial[warp][2 * t] = acc[t]; partial[warp][2 * t + 1] = acc_u[t]; }
+        __syncthreads();
+        if (warp) return;
+        for (int t = 0; t < NT; t++) {
+            acc[t] = acc_u[t] = 0;
+            for (int p = 0; p < split; p++) { acc[t] += partial[p][2 * t]; acc_u[t] += partial[p][2 * t + 1]; }
+        }
     }
+    if (lane) return;
+#pragma unroll
+    for (int t = 0; t < NT; t++)
+        if (t < n_items) a.y[m][(int64_t)(item0 + t) * a.y_stride[m] + row] = GLU ? gelu_tanh(acc[t]) * acc_u[t] : acc[t];
 }
 
-template <int DT> static void launch_dt(cudaStream_t st, const gemv_args &a, int nt) {
-    dim3 grid((unsigned)((a.row_end[a.n_mats - 1] + GEMV_WARPS - 1) / GEMV_WARPS), (unsigned)((a.n + nt - 1) / nt));
+/* Output rows below which each gets a whole block of warps. */
+#define GEMV_SPLIT_ROWS 1024
+
+template <int DT, int GLU> static void launch_dt(cudaStream_t st, gemv_args a, int nt) {
+    int64_t rows = a.row_end[a.n_mats - 1];
+    a.split = rows < GEMV_SPLIT_ROWS ? GEMV_WARPS : 1;
+    int rows_per_block = GEMV_WARPS / a.split;
+    dim3 grid((unsigned)((rows + rows_per_block - 1) / rows_per_block), (unsigned)((a.n + nt - 1) / nt));
     switch (nt) {
-    case 1: gemv_kernel<DT, 1><<<grid, GEMV_WARPS * 32, 0, st>>>(a); break;
-    case 2: gemv_kernel<DT, 2><<<grid, GEMV_WARPS * 32, 0, st>>>(a); break;
-    case 4: gemv_kernel<DT, 4><<<grid, GEMV_WARPS * 32, 0, st>>>(a); break;
-    default: gemv_kernel<DT, 8><<<grid, GEMV_WARPS * 32, 0, st>>>(a); break;
+    case 1: gpu_launch(gemv_kernel<DT, 1, GLU>, grid, GEMV_WARPS * 32, st, a); break;
+    case 2: gpu_launch(gemv_kernel<DT, 2, GLU>, grid, GEMV_WARPS * 32, st, a); break;
+    case 4: gpu_launch(gemv_kernel<DT, 4, GLU>, grid, GEMV_WARPS * 32, st, a); break;
+    default: gpu_launch(gemv_kernel<DT, 8, GLU>, grid, GEMV_WARPS * 32, st, a); break;
     }
 }
 
-static int launch_gemv(g4_gpu_context *c, const gemv_args &a, int nt, g4_error *err) {
-    switch (a.w[0].dtype) {
-    case G4_DTYPE_F32: launch_dt<G4_DTYPE_F32>(c->stream, a, nt); break;
-    case G4_DTYPE_BF16: launch_dt<G4_DTYPE_BF16>(c->stream, a, nt); break;
-    case G4_DTYPE_Q8_0: launch_dt<G4_DTYPE_Q8_0>(c->stream, a, nt); break;
-    case G4_DTYPE_Q4_0: launch_dt<G4_DTYPE_Q4_0>(c->stream, a, nt); break;
+template <int DT> static void launch_glu(cudaStream_t st, const gemv_args &a, int nt, int glu) {
+    if (glu) launch_dt<DT, 1>(st, a, nt);
+    else launch_dt<DT, 0>(st, a, nt);
+}
+
+static int launch_gemv(g4_gpu_context *c, const gemv_args &a, int nt, g4_error *err, int glu = 0) {
+    switch ((int)a.w[0].dtype) {
+    case G4_DTYPE_F32: launch_glu<G4_DTYPE_F32>(c->stream, a, nt, glu); break;
+    case G4_DTYPE_BF16: launch_glu<G4_DTYPE_BF16>(c->stream, a, nt, glu); break;
+    case G4_DTYPE_Q8_0: launch_glu<G4_DTYPE_Q8_0>(c->stream, a, nt, glu); break;
+    case G4_DTYPE_Q4_0: launch_glu<G4_DTYPE_Q4_0>(c->stream, a, nt, glu); break;
+    case GPU_DTYPE_Q4_AFFINE32: launch_glu<GPU_DTYPE_Q4_AFFINE32>(c->stream, a, nt, glu); break;
+    case GPU_DTYPE_Q8_AFFINE16: launch_glu<GPU_DTYPE_Q8_AFFINE16>(c->stream, a, nt, glu); break;
     default: return g4_fail(err, "the GPU backend has no kernel for %s weights", g4_dtype_name(a.w[0].dtype));
     }
     CUDA_TRY(cudaGetLastError());
@@ -237,19 +324,39 @@ int gpu_matmul_bf16_input(g4_gpu_context *c, const gpu_matrix *const *w, float *
 }
 
 int gpu_matmul_grouped(g4_gpu_context *c, const gpu_matrix *w, const int *matrix, const float *x, int64_t x_stride,
-                       int x_div, int n, float *y, int64_t y_stride, g4_error *err) {
+                       int x_div, int n, float *y, int64_t y_stride, int glu, g4_error *err) {
     if (n <= 0) return 0;
     gemv_args a;
     memset(&a, 0, sizeof a);
-    a.w[0] = *w;
+    a.w[0] = a.w[1] = *w;
     a.y[0] = y;
     a.y_stride[0] = y_stride;
-    a.row_end[0] = w->rows;
+    a.row_end[0] = glu ? w->rows / 2 : w->rows;
+    a.glu_up_row = glu ? w->rows / 2 : 0;
     a.n_mats = 1;
     a.matrix = matrix;
     a.x = x;
     a.x_stride = x_stride;
     a.x_div = x_div;
     a.n = n;
-    return launch_gemv(c, a, 1, err);
+    return launch_gemv(c, a, 1, err, glu);
+}
+
+int gpu_matmul_glu(g4_gpu_context *c, const gpu_matrix *gate, const gpu_matrix *up, const float *x, int64_t x_stride,
+                   int n, float *y, int64_t y_stride, g4_error *err) {
+    if (n <= 0) return 0;
+    if (gate->dtype != up->dtype) return g4_fail(err, "internal: gate and up matrices of different types"); /* callers check */
+    gemv_args a;
+    memset(&a, 0, sizeof a);
+    a.w[0] = *gate;
+    a.w[1] = *up;
+    a.y[0] = y;
+    a.y_stride[0] = y_stride;
+    a.row_end[0] = gate->rows;
+    a.n_mats = 1;
+    a.x = x;
+    a.x_stride = x_stride;
+    a.x_div = 1;
+    a.n = n;
+    return launch_gemv(c, a, n >= 8 ? 8 : n >= 4 ? 4 : n >= 2 ? 2 : 1, err, 1);
 }

@@ -18,16 +18,34 @@
         if (e_ != cudaSuccess) return g4_fail(err, "CUDA: %s (%s:%d)", cudaGetErrorString(e_), __FILE__, __LINE__); \
     } while (0)
 
+/* Device storage forms of the other block types (not file types: values past
+ * g4_dtype's, so switch on (int)dtype). Each element decodes as
+ * scale·code + min with float32 scale and min precomputed at upload: GGML
+ * computes these factors in float32 too (Q4_K: d·sc and dmin·m, Q6_K:
+ * d·sc), so the weights are bit-identical to its dequantisation. */
+#define GPU_DTYPE_Q4_AFFINE32 ((g4_dtype)G4_DTYPE_COUNT)       /* Q4_K, Q4_1 */
+#define GPU_DTYPE_Q8_AFFINE16 ((g4_dtype)(G4_DTYPE_COUNT + 1)) /* Q5_K, Q6_K, Q5_0, Q5_1 */
+
 /* A weight matrix on the device, or a stack of `count` of them ([count][rows][cols]).
  * F32 and BF16 are stored as in the file. Q8_0 and Q4_0 are repacked so
  * every 32-element block's codes are 16-byte aligned: codes[count][rows][cols]
  * (Q8_0: one byte each; Q4_0: cols/2 bytes, GGML's nibble order within a
- * block) and scales[count][rows][cols/32] (f16). */
+ * block) and scales[count][rows][cols/32] (f16).
+ * GPU_DTYPE_Q4_AFFINE32: 4-bit codes in Q4_0's order (16 bytes per 32
+ *   elements, byte j: element j in the low nibble, j + 16 in the high one)
+ *   and scale_f32, min_f32 [count][rows][cols/32]: y = scale·q + min
+ *   (Q4_K: d·sc and −dmin·m per 32-element sub-block; Q4_1: d and m).
+ * GPU_DTYPE_Q8_AFFINE16: int8 codes, one byte per element, and scale_f32
+ *   [count][rows][cols/16], min_f32 the same or NULL (no min): y = scale·q + min
+ *   (Q6_K: d·sc and q − 32 per 16 elements; Q5_K, Q5_0, Q5_1 repeat their
+ *   per-32 factors; Q5_0's code is q − 16). One byte per code costs more
+ *   memory than 5 or 6 bits but gives one aligned load per 32 elements. */
 typedef struct gpu_matrix {
     g4_dtype dtype;
     int64_t count, rows, cols;
     void *data;
     __half *scales;
+    float *scale_f32, *min_f32;
 } gpu_matrix;
 
 /* Bytes of one matrix of the stack (codes and scales). */
@@ -68,6 +86,14 @@ typedef struct gpu_kv_layer {
     int64_t rows, ring, row_size; /* ring: slot = pos mod ring (sliding); 0: slot = pos */
 } gpu_kv_layer;
 
+typedef struct gpu_profile gpu_profile;
+
+/* Device scratch that grows on demand. */
+typedef struct gpu_buffer {
+    void *data;
+    size_t bytes;
+} gpu_buffer;
+
 /* A recorded forward of a small batch (forward.cu, run_graph). */
 #define GPU_GRAPH_MAX_TOKENS 16
 typedef struct gpu_graph {
@@ -83,10 +109,12 @@ struct g4_gpu_context {
     int *seq_new;             /* [n_seq] scratch */
     gpu_kv_layer *kv;         /* [L]; KV-shared layers have k = v = NULL */
     cudaStream_t stream;
+    cudaStream_t side;        /* the MoE branch at decode, beside the dense MLP */
+    cudaEvent_t fork, join;
     /* activations on the device, for n_batch tokens */
     float *h, *x, *o, *q, *k, *v, *attn, *gate, *up;
     float *ple, *ple_gate, *ple_tok; /* [n][L·P], [n][P], [n][L·P] */
-    float *moe_x, *router, *moe_weights, *moe_gate_up, *moe_act, *moe_y, *moe_out;
+    float *router_x, *moe_x, *router, *moe_weights, *moe_gate_up, *moe_act, *moe_y;
     int *moe_experts;
     float *moe_sorted;        /* [n·K][D] expert inputs grouped by expert (prefill) */
     int *moe_perm, *h_experts, *h_perm; /* item of each sorted row; host copies */
@@ -99,15 +127,54 @@ struct g4_gpu_context {
     float *h_ple;             /* [n_batch][L·P] token part of the per-layer inputs */
     float *logits;            /* [logits_cap][V] host */
     int n_logits, logits_cap;
+    gpu_buffer attn_scratch;  /* of gpu_attention_gemm, grown on demand */
     int use_graphs;           /* G4_GPU_GRAPHS=0 turns them off */
+    gpu_profile *profile;     /* G4_GPU_PROFILE=1 */
     int one_prompt;           /* the batch at hand: one sequence, consecutive positions */
     gpu_graph graphs[GPU_GRAPH_MAX_TOKENS + 1]; /* by batch size */
 };
+
+/* G4_GPU_PROFILE=1: stage timings (profile.cu); NULL when off. */
+gpu_profile *gpu_profile_new(void);
+void gpu_profile_mark(gpu_profile *p, cudaStream_t st, int side, const char *stage);
+void gpu_profile_collect(gpu_profile *p);
+void gpu_profile_free(gpu_profile *p);
 
 /* Forgets the recorded graphs (their buffers changed). */
 void gpu_graphs_drop(g4_gpu_context *c);
 
 /* ---- kernels (kernels.cu, gemv.cu, attention.cu, moe.cu) ---- */
+
+/* Programmatic dependent launch (sm_90): a kernel started with gpu_launch is
+ * scheduled while the kernel before it in the stream still runs, and waits
+ * in gpu_pdl_wait() for it to finish. A decode step is hundreds of short
+ * kernels; this hides the gap between them. Every such kernel calls
+ * gpu_pdl_wait() before it reads or writes memory another kernel touches
+ * (only weights may be read before), and then lets its own successor be
+ * scheduled. */
+static __device__ __forceinline__ void gpu_pdl_wait() {
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+}
+
+template <typename... KArgs, typename... Args>
+static inline void gpu_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t st, Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.stream = st;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    cudaLaunchKernelEx(&cfg, kernel, (KArgs)args...);
+}
+
+static __device__ __forceinline__ float gelu_tanh(float x) {
+    const float k = 0.7978845608028654f; /* √(2/π) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
 
 extern "C" int gpu_gemm_min_rows(void);
 
@@ -123,38 +190,74 @@ int gpu_matmul_multi(g4_gpu_context *c, const gpu_matrix *const *w, float *const
 /* bf16 matrices times the n rows already in c->x_bf16, through cuBLAS. */
 int gpu_matmul_bf16_input(g4_gpu_context *c, const gpu_matrix *const *w, float *const *y, const int64_t *y_stride, int k,
                           int n, g4_error *err);
-/* Item p of n: y[p] = W[matrix[p]] · x[p / x_div]: the chosen experts of every token in one launch. */
+/* Item p of n: y[p] = W[matrix[p]] · x[p / x_div]: the chosen experts of every token in one launch.
+ * glu: W is a fused [2·I][cols] gate/up stack and y[p] = gelu(gate · x) ⊙ (up · x) ([I] per item). */
 int gpu_matmul_grouped(g4_gpu_context *c, const gpu_matrix *w, const int *matrix, const float *x, int64_t x_stride,
-                       int x_div, int n, float *y, int64_t y_stride, g4_error *err);
+                       int x_div, int n, float *y, int64_t y_stride, int glu, g4_error *err);
+/* Decode-size batches: y = gelu(x · gateᵀ) ⊙ (x · upᵀ) in one GEMV launch. */
+int gpu_matmul_glu(g4_gpu_context *c, const gpu_matrix *gate, const gpu_matrix *up, const float *x, int64_t x_stride,
+                   int n, float *y, int64_t y_stride, g4_error *err);
 
 void gpu_embed(cudaStream_t st, const gpu_matrix *table, const int32_t *token, int n, float scale, float *out);
-/* out[r] = rmsnorm(in[r]) ⊙ weight (weight NULL: none) · extra, for rows of dim floats. */
-void gpu_rmsnorm(cudaStream_t st, float *out, int64_t out_stride, const float *in, int64_t in_stride, const float *weight,
-                 int rows, int dim, float eps, float extra);
-/* Prefill: the norm (with weight) or the GELU gate straight into c->x_bf16's
- * layout, for gpu_matmul_bf16_input (contiguous [rows][dim]). */
-void gpu_rmsnorm_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *in, const float *weight, int rows, int dim,
-                      float eps);
+/* Prefill: the GELU gate straight into c->x_bf16's layout, for
+ * gpu_matmul_bf16_input (contiguous [rows][dim]). */
 void gpu_gelu_gate_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *gate, const float *up, int rows, int dim);
-/* h[r] = (h[r] + rmsnorm(o[r]) ⊙ weight) · post_scale */
-void gpu_add_rmsnorm(cudaStream_t st, float *h, const float *o, const float *weight, int rows, int dim, float eps,
-                     float post_scale);
-/* o[r] = rmsnorm(o[r]) ⊙ w1 + rmsnorm(e[r]) ⊙ w2 (the two MoE-layer branches) */
-void gpu_rmsnorm_sum(cudaStream_t st, float *o, const float *e, const float *w1, const float *w2, int rows, int dim,
-                     float eps);
-/* Per-head RMSNorm (with weight) then RoPE at each token's position, in place. */
-void gpu_norm_rope(cudaStream_t st, float *x, int n, int n_heads, int hd, const float *norm_w, const float *inv_freq,
-                   int n_pairs, const int32_t *pos, float eps);
-/* K = RoPE(k_norm(k_raw)), V = rmsnorm(v_raw) (no weight), written into each token's cache slot. */
-void gpu_kv_write(cudaStream_t st, const float *k_raw, const float *v_raw, int n, int n_kv, int hd, const float *k_norm,
-                  const float *inv_freq, int n_pairs, const int32_t *pos, const int32_t *seq, const gpu_kv_layer *kv,
-                  float eps);
+
+/* One output of a row chain: rmsnorm(h) ⊙ w · extra (w NULL: no weight), as
+ * float32 rows of `stride` floats or, for a tensor-core product, bf16 [rows][dim]. */
+typedef struct gpu_norm_out {
+    float *out;
+    __nv_bfloat16 *out_bf16;
+    int64_t stride;
+    const float *w;
+    float extra;
+} gpu_norm_out;
+
+#define GPU_CHAIN_OUTS 3
+/* The per-row steps between two products of the forward pass, in one launch
+ * (decode spends more time starting such kernels than running them). Steps
+ * whose inputs are NULL are skipped:
+ *   experts:  e = Σ_k moe_weights[k] · moe_y[k]      (k ascending, as moe.c)
+ *   branches: o = rmsnorm(o) ⊙ n1 + rmsnorm(e) ⊙ n2  (MoE layers)
+ *   residual: h = (h + rmsnorm(o) ⊙ post) · scale
+ *   norms:    out_j = rmsnorm(h) ⊙ w_j · extra_j     (the next products' inputs) */
+typedef struct gpu_row_chain {
+    const float *moe_y, *moe_weights;
+    int K;
+    const float *n1, *n2;
+    const float *o, *post;
+    float scale;
+    gpu_norm_out out[GPU_CHAIN_OUTS];
+    int n_out;
+} gpu_row_chain;
+/* Rows of up to 6144 values (every Gemma 4 hidden size: at most 5376). */
+int gpu_row_chain_fits(int dim);
+void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int rows, int dim, float eps);
+
+/* After the q/k/v products: q = RoPE(q_norm(q)) in place, and unless k_raw is
+ * NULL (KV-shared layers) K = RoPE(k_norm(k_raw)), V = rmsnorm(v_raw) (no
+ * weight) into each token's cache slot; one launch. */
+typedef struct gpu_qk_rope {
+    float *q;
+    int n_heads, n_kv, hd, n_pairs;
+    const float *q_norm, *k_norm, *inv_freq;
+    const float *k_raw, *v_raw;
+    const int32_t *pos, *seq;
+    gpu_kv_layer kv;
+    float eps;
+} gpu_qk_rope;
+void gpu_qk_rope_run(cudaStream_t st, const gpu_qk_rope *a, int n);
 void gpu_attention(cudaStream_t st, const float *q, int n, int n_heads, int hd, const gpu_kv_layer *kv, int window,
                    const int32_t *pos, const int32_t *seq, float *out);
 /* The same on the tensor cores (bf16 inputs) for a batch of one sequence at
  * consecutive positions; -1 for a head dimension it has no kernel for. */
 int gpu_attention_prefill(cudaStream_t st, const float *q, int n, int n_heads, int hd, const gpu_kv_layer *kv, int window,
                           const int32_t *pos, const int32_t *seq, float *out);
+/* The same through cuBLAS (bf16 products, S in memory) for a chunk of
+ * sequence seq at positions p0 .. p0 + n - 1; -1 (nothing done) where the
+ * scores would not fit or the keys wrap the ring. */
+int gpu_attention_gemm(cublasHandle_t h, cudaStream_t st, gpu_buffer *scratch, const float *q, int n, int n_heads, int hd,
+                       const gpu_kv_layer *kv, int window, int64_t p0, int seq, float *out);
 /* out[r][i] = gelu(gate[r][i]) · up[r][i], rows with their own strides */
 void gpu_gelu_gate(cudaStream_t st, float *out, int64_t out_stride, const float *gate, int64_t gate_stride,
                    const float *up, int64_t up_stride, int rows, int dim);
@@ -169,10 +272,8 @@ void gpu_gather_rmsnorm(cudaStream_t st, float *x, const float *h, const int32_t
  * times per-expert scales; experts in ascending order per token. */
 void gpu_moe_topk(cudaStream_t st, const float *logits, int n, int E, int K, const float *expert_scale, int *experts,
                   float *weights);
-/* out[t] = Σ_k weights[t][k] · y[t·K + k], k ascending */
 /* dst[i] = src[idx[i] / div] (rows of dim floats), or with scatter dst[idx[i]] = src[i]. */
 void gpu_gather_rows(cudaStream_t st, float *dst, const float *src, const int *idx, int div, int n, int dim, int scatter);
-void gpu_moe_combine(cudaStream_t st, float *out, const float *y, const float *weights, int n, int K, int dim);
 void gpu_to_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *x, int64_t x_stride, int n, int64_t cols);
 /* Deterministic pseudo-random fill: uniform in [-scale, scale]. */
 void gpu_fill_random(cudaStream_t st, gpu_matrix *w, uint64_t seed, float scale);

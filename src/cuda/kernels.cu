@@ -10,11 +10,6 @@
 
 #define ROW_THREADS 256
 
-static __device__ float gelu_tanh(float x) {
-    const float k = 0.7978845608028654f; /* √(2/π) */
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
-}
-
 /* Sum over the block; every thread gets the result. */
 static __device__ double block_sum(double v) {
     __shared__ double part[32];
@@ -23,8 +18,8 @@ static __device__ double block_sum(double v) {
     __syncthreads(); /* part[] may still be read from a previous call */
     if (lane == 0) part[warp] = v;
     __syncthreads();
-    double s = 0;
-    for (int w = 0; w < n_warps; w++) s += part[w];
+    double s = lane < n_warps ? part[lane] : 0.0; /* every warp sums the partials in registers */
+    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
     return s;
 }
 
@@ -38,10 +33,17 @@ static __device__ float rms_scale(const float *x, int dim, float eps) {
 /* Element i of a weight row, for table look-ups (embeddings). */
 static __device__ float weight_at(const gpu_matrix w, int64_t row, int64_t i) {
     int64_t e = row * w.cols + i;
-    switch (w.dtype) {
+    switch ((int)w.dtype) {
     case G4_DTYPE_F32: return ((const float *)w.data)[e];
     case G4_DTYPE_BF16: return __bfloat162float(((const __nv_bfloat16 *)w.data)[e]);
     case G4_DTYPE_Q8_0: return __half2float(w.scales[e / 32]) * ((const int8_t *)w.data)[e];
+    /* the affine forms (gpu.h): product rounded before the add, as GGML dequantises */
+    case GPU_DTYPE_Q8_AFFINE16:
+        return __fmul_rn(w.scale_f32[e / 16], (float)((const int8_t *)w.data)[e]) + (w.min_f32 ? w.min_f32[e / 16] : 0.0f);
+    case GPU_DTYPE_Q4_AFFINE32: {
+        uint8_t b = ((const uint8_t *)w.data)[e / 32 * 16 + (e % 32 & 15)];
+        return __fmul_rn(w.scale_f32[e / 32], (float)(e % 32 < 16 ? b & 15 : b >> 4)) + w.min_f32[e / 32];
+    }
     default: { /* Q4_0: byte j of a block holds elements j (low nibble) and j + 16 (high) */
         int64_t block = e / 32, j = e % 32;
         uint8_t b = ((const uint8_t *)w.data)[block * 16 + (j & 15)];
@@ -60,57 +62,82 @@ void gpu_embed(cudaStream_t st, const gpu_matrix *table, const int32_t *token, i
     embed_kernel<<<n, ROW_THREADS, 0, st>>>(*table, token, scale, out);
 }
 
-static __global__ void rmsnorm_kernel(float *out, int64_t out_stride, const float *in, int64_t in_stride,
-                                      const float *w, int dim, float eps, float extra) {
-    const float *x = in + blockIdx.x * in_stride;
-    float *y = out + blockIdx.x * out_stride;
-    float s = rms_scale(x, dim, eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) y[i] = (w ? x[i] * s * w[i] : x[i] * s) * extra;
+/* gpu_row_chain_run: one block per row, every value of the row held in
+ * registers (value j of thread i is element i + j·blockDim.x), so each step
+ * is one pass over registers and the row is read from memory once. */
+#define CHAIN_THREADS 1024
+#define CHAIN_VALUES 6
+
+static __device__ float chain_rms(const float *v, int dim, float eps) {
+    double ss = 0;
+#pragma unroll
+    for (int j = 0; j < CHAIN_VALUES; j++) ss += (double)v[j] * v[j];
+    ss = block_sum(ss);
+    return powf((float)(ss / dim) + eps, -0.5f); /* pow, not rsqrt, as the reference */
 }
 
-void gpu_rmsnorm(cudaStream_t st, float *out, int64_t out_stride, const float *in, int64_t in_stride, const float *weight,
-                 int rows, int dim, float eps, float extra) {
-    if (rows > 0) rmsnorm_kernel<<<rows, ROW_THREADS, 0, st>>>(out, out_stride, in, in_stride, weight, dim, eps, extra);
-}
-
-/* The same, rounded to bf16 for a tensor-core product that reads nothing else. */
-static __global__ void rmsnorm_bf16_kernel(__nv_bfloat16 *out, const float *in, const float *w, int dim, float eps) {
-    const float *x = in + (int64_t)blockIdx.x * dim;
-    __nv_bfloat16 *y = out + (int64_t)blockIdx.x * dim;
-    float s = rms_scale(x, dim, eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) y[i] = __float2bfloat16_rn(x[i] * s * w[i]);
-}
-
-void gpu_rmsnorm_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *in, const float *weight, int rows, int dim,
-                      float eps) {
-    if (rows > 0) rmsnorm_bf16_kernel<<<rows, ROW_THREADS, 0, st>>>(out, in, weight, dim, eps);
-}
-
-static __global__ void add_rmsnorm_kernel(float *h, const float *o, const float *w, int dim, float eps, float post_scale) {
-    const float *x = o + (int64_t)blockIdx.x * dim;
-    float *r = h + (int64_t)blockIdx.x * dim;
-    float s = rms_scale(x, dim, eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-        float v = r[i] + x[i] * s * w[i];
-        r[i] = post_scale == 1.0f ? v : v * post_scale;
+static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *h, gpu_row_chain ch, int dim, float eps) {
+    const int64_t r = blockIdx.x;
+    gpu_pdl_wait();
+    float hv[CHAIN_VALUES], ov[CHAIN_VALUES];
+#pragma unroll
+    for (int j = 0; j < CHAIN_VALUES; j++) {
+        int i = threadIdx.x + j * blockDim.x;
+        hv[j] = i < dim ? h[r * dim + i] : 0.0f;
+        ov[j] = i < dim && ch.o ? ch.o[r * dim + i] : 0.0f;
+    }
+    if (ch.moe_y) { /* the experts' weighted sum, then the two branches' norms */
+        float ev[CHAIN_VALUES] = {0};
+        /* k outside, so each expert's loads of all of a thread's values are in flight together */
+        for (int k = 0; k < ch.K; k++) {
+            float wk = ch.moe_weights[r * ch.K + k];
+            const float *y = ch.moe_y + (r * ch.K + k) * dim;
+#pragma unroll
+            for (int j = 0; j < CHAIN_VALUES; j++) {
+                int i = threadIdx.x + j * blockDim.x;
+                if (i < dim) ev[j] += wk * y[i];
+            }
+        }
+        float so = chain_rms(ov, dim, eps), se = chain_rms(ev, dim, eps);
+#pragma unroll
+        for (int j = 0; j < CHAIN_VALUES; j++) {
+            int i = threadIdx.x + j * blockDim.x;
+            if (i < dim) ov[j] = ov[j] * so * ch.n1[i] + ev[j] * se * ch.n2[i];
+        }
+    }
+    if (ch.o) { /* the residual add */
+        float s = chain_rms(ov, dim, eps);
+#pragma unroll
+        for (int j = 0; j < CHAIN_VALUES; j++) {
+            int i = threadIdx.x + j * blockDim.x;
+            if (i >= dim) continue;
+            float v = hv[j] + ov[j] * s * ch.post[i];
+            hv[j] = ch.scale == 1.0f ? v : v * ch.scale;
+            h[r * dim + i] = hv[j];
+        }
+    }
+    if (!ch.n_out) return;
+    float s = chain_rms(hv, dim, eps);
+#pragma unroll /* constant indices: the parameter struct is not copied to local memory */
+    for (int k = 0; k < GPU_CHAIN_OUTS; k++) {
+        if (k >= ch.n_out) break;
+        const gpu_norm_out &o = ch.out[k];
+#pragma unroll
+        for (int j = 0; j < CHAIN_VALUES; j++) {
+            int i = threadIdx.x + j * blockDim.x;
+            if (i >= dim) continue;
+            float v = (o.w ? hv[j] * s * o.w[i] : hv[j] * s) * o.extra;
+            if (o.out_bf16) o.out_bf16[r * dim + i] = __float2bfloat16_rn(v);
+            else o.out[r * o.stride + i] = v;
+        }
     }
 }
 
-void gpu_add_rmsnorm(cudaStream_t st, float *h, const float *o, const float *weight, int rows, int dim, float eps,
-                     float post_scale) {
-    if (rows > 0) add_rmsnorm_kernel<<<rows, ROW_THREADS, 0, st>>>(h, o, weight, dim, eps, post_scale);
-}
+int gpu_row_chain_fits(int dim) { return dim > 0 && dim <= CHAIN_THREADS * CHAIN_VALUES; }
 
-static __global__ void rmsnorm_sum_kernel(float *o, const float *e, const float *w1, const float *w2, int dim, float eps) {
-    float *a = o + (int64_t)blockIdx.x * dim;
-    const float *b = e + (int64_t)blockIdx.x * dim;
-    float sa = rms_scale(a, dim, eps), sb = rms_scale(b, dim, eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) a[i] = a[i] * sa * w1[i] + b[i] * sb * w2[i];
-}
-
-void gpu_rmsnorm_sum(cudaStream_t st, float *o, const float *e, const float *w1, const float *w2, int rows, int dim,
-                     float eps) {
-    if (rows > 0) rmsnorm_sum_kernel<<<rows, ROW_THREADS, 0, st>>>(o, e, w1, w2, dim, eps);
+void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int rows, int dim, float eps) {
+    int threads = dim >= CHAIN_THREADS ? CHAIN_THREADS : (dim + 31) / 32 * 32;
+    if (rows > 0) gpu_launch(row_chain_kernel, rows, threads, st, h, *ch, dim, eps);
 }
 
 /* Rotate-half RoPE of one head held in v (hd floats), pairs (i, i + hd/2). */
@@ -125,46 +152,45 @@ static __device__ void rope_head(float *v, int hd, const float *inv_freq, int n_
     }
 }
 
-/* One block per (token, head). */
-static __global__ void norm_rope_kernel(float *x, int n_heads, int hd, const float *norm_w, const float *inv_freq,
-                                        int n_pairs, const int32_t *pos, float eps) {
-    int t = blockIdx.x / n_heads;
-    float *v = x + (int64_t)blockIdx.x * hd;
+/* q: per-head RMSNorm (with weight) then RoPE, in place; block b is (token, head). */
+static __device__ void q_norm_rope(int b, float *x, int n_heads, int hd, const float *norm_w, const float *inv_freq,
+                                   int n_pairs, const int32_t *pos, float eps) {
+    float *v = x + (int64_t)b * hd;
     float s = rms_scale(v, hd, eps);
     __syncthreads();
     for (int i = threadIdx.x; i < hd; i += blockDim.x) v[i] = v[i] * s * norm_w[i];
-    rope_head(v, hd, inv_freq, n_pairs, pos[t]);
+    rope_head(v, hd, inv_freq, n_pairs, pos[b / n_heads]);
+}
+
+/* k and v of block b = (token, kv head): V from the raw projection first (for
+ * k = v layers v_raw is k_raw, read before K is normed), then K, both into the cache. */
+static __device__ void kv_write(int b, const gpu_qk_rope &a) {
+    int t = b / a.n_kv, hd = a.hd;
+    const gpu_kv_layer &kv = a.kv;
+    int64_t slot = kv.ring ? a.pos[t] % kv.ring : a.pos[t];
+    int64_t off = ((int64_t)a.seq[t] * kv.rows + slot) * kv.row_size + (int64_t)(b % a.n_kv) * hd;
+    const float *kr = a.k_raw + (int64_t)b * hd, *vr = a.v_raw + (int64_t)b * hd;
+    float *kd = kv.k + off, *vd = kv.v + off;
+    float sv = rms_scale(vr, hd, a.eps);
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) vd[i] = vr[i] * sv;
+    float sk = rms_scale(kr, hd, a.eps);
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) kd[i] = kr[i] * sk * a.k_norm[i];
+    rope_head(kd, hd, a.inv_freq, a.n_pairs, a.pos[t]);
+}
+
+/* The first n·n_heads blocks do q, the rest k/v (one launch for both). */
+static __global__ void qk_rope_kernel(gpu_qk_rope a, int n) {
+    int b = blockIdx.x;
+    gpu_pdl_wait();
+    if (b < n * a.n_heads) q_norm_rope(b, a.q, a.n_heads, a.hd, a.q_norm, a.inv_freq, a.n_pairs, a.pos, a.eps);
+    else kv_write(b - n * a.n_heads, a);
 }
 
 static int head_threads(int hd) { return hd >= 256 ? 256 : (hd + 31) / 32 * 32; }
 
-void gpu_norm_rope(cudaStream_t st, float *x, int n, int n_heads, int hd, const float *norm_w, const float *inv_freq,
-                   int n_pairs, const int32_t *pos, float eps) {
-    norm_rope_kernel<<<n * n_heads, head_threads(hd), 0, st>>>(x, n_heads, hd, norm_w, inv_freq, n_pairs, pos, eps);
-}
-
-/* One block per (token, kv head): V from the raw projection first (for k = v
- * layers v_raw is k_raw, read before K is normed), then K, both into the cache. */
-static __global__ void kv_write_kernel(const float *k_raw, const float *v_raw, int n_kv, int hd, const float *k_norm,
-                                       const float *inv_freq, int n_pairs, const int32_t *pos, const int32_t *seq,
-                                       gpu_kv_layer kv, float eps) {
-    int t = blockIdx.x / n_kv, head = blockIdx.x % n_kv;
-    int64_t slot = kv.ring ? pos[t] % kv.ring : pos[t];
-    int64_t off = ((int64_t)seq[t] * kv.rows + slot) * kv.row_size + (int64_t)head * hd;
-    const float *kr = k_raw + (int64_t)blockIdx.x * hd, *vr = v_raw + (int64_t)blockIdx.x * hd;
-    float *kd = kv.k + off, *vd = kv.v + off;
-    float sv = rms_scale(vr, hd, eps);
-    for (int i = threadIdx.x; i < hd; i += blockDim.x) vd[i] = vr[i] * sv;
-    float sk = rms_scale(kr, hd, eps);
-    for (int i = threadIdx.x; i < hd; i += blockDim.x) kd[i] = kr[i] * sk * k_norm[i];
-    rope_head(kd, hd, inv_freq, n_pairs, pos[t]);
-}
-
-void gpu_kv_write(cudaStream_t st, const float *k_raw, const float *v_raw, int n, int n_kv, int hd, const float *k_norm,
-                  const float *inv_freq, int n_pairs, const int32_t *pos, const int32_t *seq, const gpu_kv_layer *kv,
-                  float eps) {
-    kv_write_kernel<<<n * n_kv, head_threads(hd), 0, st>>>(k_raw, v_raw, n_kv, hd, k_norm, inv_freq, n_pairs, pos, seq,
-                                                            *kv, eps);
+void gpu_qk_rope_run(cudaStream_t st, const gpu_qk_rope *a, int n) {
+    int blocks = n * a->n_heads + (a->k_raw ? n * a->n_kv : 0);
+    gpu_launch(qk_rope_kernel, blocks, head_threads(a->hd), st, *a, n);
 }
 
 static __global__ void gelu_gate_kernel(float *out, int64_t os, const float *gate, int64_t gs, const float *up,
@@ -258,13 +284,17 @@ static __global__ void fill_kernel(gpu_matrix w, int64_t n_elems, uint64_t seed,
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n_elems; i += (int64_t)gridDim.x * blockDim.x) {
         uint64_t r = mix64(seed ^ mix64((uint64_t)i));
         float u = (float)(r >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f; /* [-1, 1) */
-        switch (w.dtype) {
+        switch ((int)w.dtype) {
         case G4_DTYPE_F32: ((float *)w.data)[i] = u * scale; break;
         case G4_DTYPE_BF16: ((__nv_bfloat16 *)w.data)[i] = __float2bfloat16_rn(u * scale); break;
-        case G4_DTYPE_Q8_0: ((int8_t *)w.data)[i] = (int8_t)(u * 127.0f); break;
+        case G4_DTYPE_Q8_0: case GPU_DTYPE_Q8_AFFINE16: ((int8_t *)w.data)[i] = (int8_t)(u * 127.0f); break;
         default: if (i % 2 == 0) ((uint8_t *)w.data)[i / 2] = (uint8_t)(r >> 56); break; /* Q4_0: two codes a byte */
         }
         if (w.scales && i % 32 == 0) w.scales[i / 32] = __float2half(w.dtype == G4_DTYPE_Q8_0 ? scale / 127.0f : scale / 8.0f);
+        /* affine forms: codes 0..15 map onto [-scale, scale]; int8 codes have no offset */
+        int64_t sub = w.dtype == GPU_DTYPE_Q8_AFFINE16 ? 16 : 32;
+        if (w.scale_f32 && i % sub == 0) w.scale_f32[i / sub] = sub == 16 ? scale / 127.0f : scale / 7.5f;
+        if (w.min_f32 && i % sub == 0) w.min_f32[i / sub] = sub == 16 ? 0.0f : -scale;
     }
 }
 

@@ -48,7 +48,7 @@ extern "C" int g4_gpu_gemm_tflops(g4_gpu_model *g, double *tflops, g4_error *err
         cudaFree(b);
         return g4_fail(err, "cannot allocate the GEMM test matrices");
     }
-    gpu_matrix ma = {G4_DTYPE_BF16, 1, n, n, a, NULL}, mb = {G4_DTYPE_BF16, 1, n, n, b, NULL};
+    gpu_matrix ma = {G4_DTYPE_BF16, 1, n, n, a, NULL, NULL, NULL}, mb = {G4_DTYPE_BF16, 1, n, n, b, NULL, NULL, NULL};
     gpu_fill_random(0, &ma, 1, 1.0f); /* random data: zeros would flatter the tensor cores */
     gpu_fill_random(0, &mb, 2, 1.0f);
     cublasSetStream(g->cublas, 0);

@@ -1,6 +1,7 @@
 /* The model's weights on the device: matrices in their storage type (f16
- * widened to f32; Q8_0/Q4_0 repacked for aligned loads, see gpu.h), small
- * vectors as float32. The per-layer embedding table stays in host memory.
+ * widened to f32; Q8_0/Q4_0 repacked for aligned loads; the other block
+ * types as codes with float32 factors, see gpu.h), small vectors as
+ * float32. The per-layer embedding table stays in host memory.
  * A synthetic model (tensors with shapes but no data) gets random weights
  * made directly in device memory, so real-shape 31B models need no file. */
 #include "cuda/gpu.h"
@@ -10,6 +11,9 @@ extern "C" {
 #include "model/tensor_names.h"
 #include "ops/half.h"
 #include "ops/qdot_x16.h"
+#define _Static_assert static_assert /* quant.h is C11; C++ spells its layout checks so */
+#include "ops/quant.h"
+#undef _Static_assert
 #include "ops/rope.h"
 }
 
@@ -41,18 +45,123 @@ static int device_alloc(g4_gpu_model *g, void **p, size_t bytes, g4_error *err) 
 
 extern "C" uint64_t gpu_matrix_bytes(const gpu_matrix *w) {
     uint64_t n = (uint64_t)w->rows * (uint64_t)w->cols;
-    switch (w->dtype) {
+    switch ((int)w->dtype) {
     case G4_DTYPE_F32: return 4 * n;
     case G4_DTYPE_BF16: return 2 * n;
     case G4_DTYPE_Q8_0: return n + n / 16;
     case G4_DTYPE_Q4_0: return n / 2 + n / 16;
+    case GPU_DTYPE_Q4_AFFINE32: return n / 2 + n / 4;
+    case GPU_DTYPE_Q8_AFFINE16: return n + (w->min_f32 ? n / 2 : n / 4);
     default: return 0;
     }
 }
 
 static size_t code_bytes(g4_dtype t, int64_t elems) {
     return t == G4_DTYPE_F32 ? 4 * (size_t)elems : t == G4_DTYPE_BF16 ? 2 * (size_t)elems
-         : t == G4_DTYPE_Q8_0 ? (size_t)elems : (size_t)elems / 2;
+         : t == G4_DTYPE_Q8_0 || t == GPU_DTYPE_Q8_AFFINE16 ? (size_t)elems : (size_t)elems / 2;
+}
+
+/* The device form of a file's storage type (gpu.h). */
+static g4_dtype device_form(g4_dtype t) {
+    switch (t) {
+    case G4_DTYPE_F16: return G4_DTYPE_F32;
+    case G4_DTYPE_Q4_K: case G4_DTYPE_Q4_1: return GPU_DTYPE_Q4_AFFINE32;
+    case G4_DTYPE_Q5_K: case G4_DTYPE_Q6_K: case G4_DTYPE_Q5_0: case G4_DTYPE_Q5_1: return GPU_DTYPE_Q8_AFFINE16;
+    default: return t;
+    }
+}
+
+static int affine_form(g4_dtype form) { return form == GPU_DTYPE_Q4_AFFINE32 || form == GPU_DTYPE_Q8_AFFINE16; }
+static int64_t factor_elems(g4_dtype form) { return form == GPU_DTYPE_Q8_AFFINE16 ? 16 : 32; } /* per scale and min */
+/* Q6_K and Q5_0 have no min: their 8-bit form goes without one. */
+static int has_min(g4_dtype t) { return t != G4_DTYPE_Q6_K && t != G4_DTYPE_Q5_0; }
+
+/* Sub-block j's 6-bit scale and min of a Q4_K/Q5_K block (layout: ops/quant.h). */
+static void k4_scale_min(const uint8_t s[12], int j, int *sc, int *mn) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *mn = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+        *mn = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+    }
+}
+
+/* One GGML block (32 or 256 elements) as integer codes and the factors its
+ * dequantiser (ops/quant.c, quant_k.c) applies, y[i] = scale[i/16]·code[i] +
+ * min[i/16]: the same float32 products (d·sc, dmin·m) GGML forms, so
+ * scale·code + min, rounded after the product as there, gives its values
+ * bit for bit (x − m1 is x + (−m1) exactly). */
+static void decode_block(g4_dtype t, const uint8_t *blk, int8_t *code, float *scale, float *min) {
+    switch (t) {
+    case G4_DTYPE_Q4_K:
+    case G4_DTYPE_Q5_K: { /* the two share their head: d, dmin, scales[12] */
+        const g4_block_q4_K *b = (const g4_block_q4_K *)blk;
+        const uint8_t *qs = t == G4_DTYPE_Q4_K ? b->qs : ((const g4_block_q5_K *)blk)->qs;
+        const uint8_t *qh = t == G4_DTYPE_Q5_K ? ((const g4_block_q5_K *)blk)->qh : NULL;
+        float d = g4_f16_to_f32(b->d), dmin = g4_f16_to_f32(b->dmin);
+        for (int j = 0; j < 8; j++) { /* 32-element sub-blocks: low nibbles of a 32-byte run, then high */
+            int sc, mn;
+            k4_scale_min(b->scales, j, &sc, &mn);
+            scale[2 * j] = scale[2 * j + 1] = d * sc;
+            min[2 * j] = min[2 * j + 1] = -(dmin * mn);
+            const uint8_t *q = qs + 32 * (j / 2);
+            for (int i = 0; i < 32; i++)
+                code[32 * j + i] = (int8_t)((j % 2 ? q[i] >> 4 : q[i] & 15) + (qh ? (qh[i] >> j & 1) << 4 : 0));
+        }
+        break;
+    }
+    case G4_DTYPE_Q6_K: {
+        const g4_block_q6_K *b = (const g4_block_q6_K *)blk;
+        float d = g4_f16_to_f32(b->d);
+        for (int j = 0; j < 16; j++) scale[j] = d * b->scales[j], min[j] = 0;
+        for (int h = 0; h < 2; h++) /* halves of 128: element 32k + i from ql[i + 32(k & 1)] and bits 2k of qh[i] */
+            for (int k = 0; k < 4; k++)
+                for (int i = 0; i < 32; i++) {
+                    int lo = b->ql[64 * h + i + 32 * (k & 1)] >> (k < 2 ? 0 : 4) & 15, hi = b->qh[32 * h + i] >> 2 * k & 3;
+                    code[128 * h + 32 * k + i] = (int8_t)((lo | hi << 4) - 32);
+                }
+        break;
+    }
+    default: { /* Q4_1, Q5_0, Q5_1: one f16 scale (and min) per 32; nibbles as Q4_0, Q5's fifth bits in a word */
+        const uint8_t *qs = blk + (t == G4_DTYPE_Q4_1 ? 4 : t == G4_DTYPE_Q5_0 ? 6 : 8);
+        uint32_t qh = 0;
+        if (t != G4_DTYPE_Q4_1) memcpy(&qh, blk + (t == G4_DTYPE_Q5_0 ? 2 : 4), 4);
+        uint16_t dm[2];
+        memcpy(dm, blk, sizeof dm);
+        scale[0] = scale[1] = g4_f16_to_f32(dm[0]);
+        min[0] = min[1] = t == G4_DTYPE_Q5_0 ? 0.0f : g4_f16_to_f32(dm[1]);
+        for (int j = 0; j < 32; j++) {
+            int q = (j < 16 ? qs[j] & 15 : qs[j - 16] >> 4) | (int)(qh >> j & 1) << 4;
+            code[j] = (int8_t)(t == G4_DTYPE_Q5_0 ? q - 16 : q);
+        }
+        break;
+    }
+    }
+}
+
+/* n elements of GGML blocks of type t as the affine device form: codes, and
+ * a scale and min per factor_elems(form) elements (min NULL: not kept). */
+static void to_affine(g4_dtype t, g4_dtype form, const uint8_t *src, int64_t n, uint8_t *codes, float *scale, float *min) {
+    int64_t be = g4_dtype_block_elems(t), sub = factor_elems(form);
+    size_t bb = g4_dtype_block_bytes(t);
+    int8_t code[G4_QK_K];
+    float s16[G4_QK_K / 16], m16[G4_QK_K / 16];
+    for (int64_t b = 0; b < n / be; b++) {
+        decode_block(t, src + (size_t)b * bb, code, s16, m16);
+        int64_t e0 = b * be;
+        for (int64_t i = 0; i < be; i += sub) {
+            scale[(e0 + i) / sub] = s16[i / 16];
+            if (min) min[(e0 + i) / sub] = m16[i / 16];
+        }
+        if (form == GPU_DTYPE_Q8_AFFINE16) {
+            memcpy(codes + e0, code, (size_t)be);
+            continue;
+        }
+        for (int64_t k = 0; k < be; k += 32) /* byte j: element j low, j + 16 high (Q4_0's order) */
+            for (int j = 0; j < 16; j++)
+                codes[(e0 + k) / 2 + j] = (uint8_t)((code[k + j] & 15) | (code[k + j + 16] & 15) << 4);
+    }
 }
 
 /* Copies n_rows rows of src (host, in the file's layout) to rows first_row.. of dst. */
@@ -62,8 +171,9 @@ static int put_rows(gpu_matrix *dst, int64_t first_row, const void *src, g4_dtyp
     int64_t chunk = (64 << 20) / (int64_t)(src_row ? src_row : 1) + 1;
     void *codes = malloc(code_bytes(dst->dtype, chunk * cols));
     uint16_t *scales = (uint16_t *)malloc(sizeof(uint16_t) * (size_t)(chunk * cols / 32 + 1));
-    if (!codes || !scales) { free(codes); free(scales); return g4_fail(err, "out of memory"); }
-    int rc = 0;
+    int64_t sub = factor_elems(dst->dtype), n_factors = dst->scale_f32 ? chunk * cols / sub + 1 : 1;
+    float *fscale = (float *)malloc(sizeof(float) * (size_t)n_factors), *fmin = (float *)malloc(sizeof(float) * (size_t)n_factors);
+    int rc = codes && scales && fscale && fmin ? 0 : g4_fail(err, "out of memory");
     for (int64_t r0 = 0; r0 < n_rows && !rc; r0 += chunk) {
         int64_t rows = n_rows - r0 < chunk ? n_rows - r0 : chunk, elems = rows * cols;
         const uint8_t *in = (const uint8_t *)src + (size_t)r0 * src_row;
@@ -71,6 +181,8 @@ static int put_rows(gpu_matrix *dst, int64_t first_row, const void *src, g4_dtyp
             for (int64_t i = 0; i < elems; i++) ((float *)codes)[i] = g4_f16_to_f32(((const uint16_t *)in)[i]);
         } else if (src_type == G4_DTYPE_F32 || src_type == G4_DTYPE_BF16) {
             memcpy(codes, in, code_bytes(src_type, elems));
+        } else if (affine_form(dst->dtype)) {
+            to_affine(src_type, dst->dtype, in, elems, (uint8_t *)codes, fscale, dst->min_f32 ? fmin : NULL);
         } else { /* GGML blocks: f16 scale, then the codes */
             size_t bb = g4_dtype_block_bytes(src_type);
             for (int64_t b = 0; b < elems / 32; b++) {
@@ -85,35 +197,51 @@ static int put_rows(gpu_matrix *dst, int64_t first_row, const void *src, g4_dtyp
                                    cudaMemcpyHostToDevice);
         if (e == cudaSuccess && dst->scales)
             e = cudaMemcpy(dst->scales + e0 / 32, scales, sizeof(uint16_t) * (size_t)(elems / 32), cudaMemcpyHostToDevice);
+        if (e == cudaSuccess && dst->scale_f32)
+            e = cudaMemcpy(dst->scale_f32 + e0 / sub, fscale, sizeof(float) * (size_t)(elems / sub), cudaMemcpyHostToDevice);
+        if (e == cudaSuccess && dst->min_f32)
+            e = cudaMemcpy(dst->min_f32 + e0 / sub, fmin, sizeof(float) * (size_t)(elems / sub), cudaMemcpyHostToDevice);
         if (e != cudaSuccess) rc = g4_fail(err, "CUDA: %s copying weights", cudaGetErrorString(e));
     }
     free(codes);
     free(scales);
+    free(fscale);
+    free(fmin);
     return rc;
 }
 
-/* Allocates a [count][rows][cols] matrix of the given type on the device. */
-static int alloc_matrix(g4_gpu_model *g, gpu_matrix *m, g4_dtype type, int64_t count, int64_t rows, int64_t cols,
+/* Allocates a [count][rows][cols] matrix on the device, in the form of the file's type `file_type`. */
+static int alloc_matrix(g4_gpu_model *g, gpu_matrix *m, g4_dtype file_type, int64_t count, int64_t rows, int64_t cols,
                         const char *name, g4_error *err) {
-    if (type == G4_DTYPE_F16) type = G4_DTYPE_F32;
-    if (type != G4_DTYPE_F32 && type != G4_DTYPE_BF16 && type != G4_DTYPE_Q8_0 && type != G4_DTYPE_Q4_0)
-        return g4_fail(err, "tensor %s is %s; the GPU backend runs f32, f16, bf16, q8_0 and q4_0 weights", name,
-                       g4_dtype_name(type));
-    if (cols % (type == G4_DTYPE_F32 || type == G4_DTYPE_BF16 ? 8 : 32))
-        return g4_fail(err, "tensor %s has rows of %lld; the GPU kernels need a multiple of 8", name, (long long)cols);
+    g4_dtype type = device_form(file_type);
+    if (type != G4_DTYPE_F32 && type != G4_DTYPE_BF16 && type != G4_DTYPE_Q8_0 && type != G4_DTYPE_Q4_0 && !affine_form(type))
+        return g4_fail(err, "tensor %s is %s; the GPU backend runs f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, "
+                       "q5_K and q6_K weights", name, g4_dtype_name(file_type));
+    int64_t multiple = type == G4_DTYPE_F32 || type == G4_DTYPE_BF16 ? 8 : 32;
+    if (cols % multiple)
+        return g4_fail(err, "tensor %s has rows of %lld; the GPU kernels need a multiple of %lld", name, (long long)cols,
+                       (long long)multiple);
     m->dtype = type;
     m->count = count;
     m->rows = rows;
     m->cols = cols;
     m->scales = NULL;
-    if (device_alloc(g, &m->data, code_bytes(type, count * rows * cols), err)) return -1;
+    m->scale_f32 = m->min_f32 = NULL;
+    int64_t n = count * rows * cols;
+    if (device_alloc(g, &m->data, code_bytes(type, n), err)) return -1;
     if (type == G4_DTYPE_Q8_0 || type == G4_DTYPE_Q4_0)
-        if (device_alloc(g, (void **)&m->scales, sizeof(__half) * (size_t)(count * rows * cols / 32), err)) return -1;
+        if (device_alloc(g, (void **)&m->scales, sizeof(__half) * (size_t)(n / 32), err)) return -1;
+    if (affine_form(type)) {
+        size_t factors = sizeof(float) * (size_t)(n / factor_elems(type));
+        if (device_alloc(g, (void **)&m->scale_f32, factors, err) ||
+            (has_min(file_type) && device_alloc(g, (void **)&m->min_f32, factors, err)))
+            return -1;
+    }
     return 0;
 }
 
 /* The tensor's bytes in GGML's block layout: model/repack.c regroups
- * Q4_0/Q8_0 rows for the CPU's kernels, so those are unpacked into *tmp
+ * Q4_0/Q8_0/Q4_K/Q6_K rows for the CPU's kernels, so those are unpacked into *tmp
  * (free it; NULL when nothing was needed). */
 static const void *plain_layout(const g4_tensor *t, void **tmp, g4_error *err) {
     *tmp = NULL;

@@ -22,7 +22,11 @@ int g4_model_load(const char *path, g4_model **out, g4_error *err) {
     } else {
         rc = gguf_open(path, &m->gguf, err) || g4_config_from_gguf(m->gguf, &m->cfg, err);
     }
-    if (rc || g4_weights_bind(&m->w, &m->cfg, m->ckpt, m->gguf, err) || g4_weights_repack(&m->w, &m->cfg, err) ||
+    /* G4_REPACK=0 keeps GGML's layout (tests of the layout's consumers) */
+    const char *repack = getenv("G4_REPACK");
+    int keep_layout = repack && atoi(repack) == 0;
+    if (rc || g4_weights_bind(&m->w, &m->cfg, m->ckpt, m->gguf, err) ||
+        (!keep_layout && g4_weights_repack(&m->w, &m->cfg, err)) ||
         g4_model_tokenizer_load(path, m->gguf, &m->tok, err)) {
         g4_model_free(m);
         return -1;

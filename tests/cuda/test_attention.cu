@@ -1,5 +1,7 @@
-/* The tensor-core prefill attention (src/cuda/attention_tc.cu) pinned to the
- * float32 attention kernel (src/cuda/attention.cu) on random data, for every
+/* The tensor-core prefill attention (src/cuda/attention_tc.cu) and the cuBLAS
+ * one (src/cuda/attention_gemm.cu, the same bf16 rounding, so the same
+ * bound; it declines a ring that wraps, which is checked too)
+ * pinned to the float32 attention kernel (src/cuda/attention.cu) on random data, for every
  * head dim it takes, full and sliding windows, a ring-buffer cache that
  * wraps, grouped query heads and a batch that is not a multiple of the tile.
  * Bound: the tensor-core kernel rounds q, k, v and the probabilities to
@@ -51,17 +53,36 @@ static void run(int hd, int window, int ring_wrap) {
     int rc = gpu_attention_prefill(0, dq, n, n_heads, hd, &kv, window, dpos, dseq, o2);
     std::vector<float> a(q.size()), b(q.size());
     cudaMemcpy(a.data(), o1, qb, cudaMemcpyDeviceToHost);
-    cudaMemcpy(b.data(), o2, qb, cudaMemcpyDeviceToHost);
-    cudaError_t e = cudaGetLastError();
-    float worst = 0;
-    for (size_t i = 0; i < a.size(); i++) {
-        float d = fabsf(a[i] - b[i]);
-        if (!(d <= worst)) worst = d;
+    for (int path = 0; path < 2; path++) {
+        const char *name = path ? "cublas " : "wmma   ";
+        if (path) {
+            cublasHandle_t h;
+            cublasCreate(&h);
+            gpu_buffer scores = {NULL, 0};
+            cudaMemset(o2, 0, qb);
+            rc = gpu_attention_gemm(h, 0, &scores, dq, n, n_heads, hd, &kv, window, past, 0, o2);
+            cudaDeviceSynchronize();
+            cudaFree(scores.data);
+            cublasDestroy(h);
+            if (ring_wrap) { /* declined: nothing written, the caller falls back */
+                int ok = rc == -1;
+                failures += !ok;
+                printf("%s %shd %3d window %3d (ring wraps): declined %s\n", ok ? "ok  " : "FAIL", name, hd, window, ok ? "yes" : "no");
+                continue;
+            }
+        }
+        cudaMemcpy(b.data(), o2, qb, cudaMemcpyDeviceToHost);
+        cudaError_t e = cudaGetLastError();
+        float worst = 0;
+        for (size_t i = 0; i < a.size(); i++) {
+            float d = fabsf(a[i] - b[i]);
+            if (!(d <= worst)) worst = d;
+        }
+        int ok = rc == 0 && e == cudaSuccess && worst <= 2e-2f;
+        failures += !ok;
+        printf("%s %shd %3d window %3d%s: max|dout| %.2e%s\n", ok ? "ok  " : "FAIL", name, hd, window,
+               ring_wrap ? " (ring wraps)" : "", worst, e == cudaSuccess ? "" : cudaGetErrorString(e));
     }
-    int ok = rc == 0 && e == cudaSuccess && worst <= 2e-2f;
-    failures += !ok;
-    printf("%s hd %3d window %3d%s: max|dout| %.2e%s\n", ok ? "ok  " : "FAIL", hd, window, ring_wrap ? " (ring wraps)" : "",
-           worst, e == cudaSuccess ? "" : cudaGetErrorString(e));
     cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(o1); cudaFree(o2); cudaFree(dpos); cudaFree(dseq);
 }
 

@@ -11,13 +11,18 @@
  * - synthetic device-only models of every storage type give finite logits
  *   and identical results for one-shot and token-by-token evaluation (to
  *   summation order).
+ * - GGUF files of the block types the GPU decodes into codes with float32
+ *   factors (q4_k_m, q4_k, q5_k, q6_k, q4_1, q5_0, q5_1) give the CPU's
+ *   logits on the same weights, and split expert tensors fuse correctly.
  * Usage: test_gpu [fixtures-root] */
 #include "../unit/check.h"
 #include "gemma4.h"
+#include "io/gguf.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static float *read_f32(const char *dir, const char *name, size_t n) {
     char path[600];
@@ -112,10 +117,30 @@ static void bf16_tensor_cores(const char *root, const char *name) {
         CHECK(gemma4_eval(c, 0, ids, n, got) == 0, "%s: %s", dir, gemma4_last_error());
         float noise = max_abs_diff(ref_b16, ref, (size_t)n * V), d = max_abs_diff(got, ref_b16, (size_t)n * V);
         float d32 = max_abs_diff(got, ref, (size_t)n * V);
-        CHECK(d32 <= noise + 2e-3f, "%s tensor cores vs transformers f32: %.3g > transformers' own bf16 error %.3g + 2e-3",
-              dir, d32, noise);
-        printf("  %-12s cuBLAS bf16: max|dlogit| %.2e vs transformers f32 (transformers bf16: %.2e); %.2e vs transformers bf16\n",
-               name, d32, noise, d);
+        /* Mean over positions of each position's max|dlogit| against transformers f32, ours and
+         * transformers' own bf16 run's. Not the max over positions: on these random MoE models a
+         * bf16 rounding anywhere can flip one token's expert choice, which moves that position's
+         * logits by several units whoever computes it (transformers' bf16 run is 9.3 off at its
+         * worst position of moe-bf16); which positions flip differs between two equally valid bf16
+         * computations, so the worst position measures luck, the mean measures the arithmetic. */
+        double mean32 = 0, mean_noise = 0;
+        for (int t = 0; t < n; t++) {
+            mean32 += max_abs_diff(got + (size_t)t * V, ref + (size_t)t * V, V) / n;
+            mean_noise += max_abs_diff(ref_b16 + (size_t)t * V, ref + (size_t)t * V, V) / n;
+        }
+        CHECK(mean32 <= mean_noise + 2e-3, "%s tensor cores vs transformers f32: mean per-position max|dlogit| %.3g > "
+              "transformers' own bf16 run's %.3g + 2e-3", dir, mean32, mean_noise);
+        printf("  %-12s cuBLAS bf16 vs transformers f32: mean per-position max|dlogit| %.3f (transformers bf16: %.3f), "
+               "max %.2e (transformers bf16: %.2e); max %.2e vs transformers bf16\n",
+               name, mean32, mean_noise, d32, noise, d);
+        if (getenv("G4_TEST_POSITIONS")) /* per position: ours vs f32, transformers bf16 vs f32, argmax agreement */
+            for (int t = 0; t < n; t++) {
+                const float *g = got + (size_t)t * V, *r = ref + (size_t)t * V, *b = ref_b16 + (size_t)t * V;
+                int ag = 0, ar = 0, ab = 0;
+                for (int v = 1; v < V; v++) { if (g[v] > g[ag]) ag = v; if (r[v] > r[ar]) ar = v; if (b[v] > b[ab]) ab = v; }
+                printf("    pos %3d  ours %.3f  tf-bf16 %.3f  argmax ours %d tf-bf16 %d\n", t, max_abs_diff(g, r, V),
+                       max_abs_diff(b, r, V), ag == ar, ab == ar);
+            }
     }
     gemma4_context_free(c);
     free(got);
@@ -149,6 +174,163 @@ static void synthetic(const char *type) {
     gemma4_model_free(m);
 }
 
+/* Small, but every matrix has rows of a multiple of 256, so the K-quants
+ * apply everywhere they can: a tied embedding, experts (fused gate/up),
+ * Per-Layer Embeddings (their 32-wide projection falls back to Q5_0, Q5_1
+ * or Q8_0, as llama.cpp does), a double-wide KV-shared layer, full-attention
+ * layers of head dimension 128. */
+static const char kquant_config[] =
+    "{\"architectures\": [\"Gemma4ForCausalLM\"], \"model_type\": \"gemma4_text\", \"vocab_size\": 1024,"
+    " \"vocab_size_per_layer_input\": 1024, \"hidden_size\": 256, \"intermediate_size\": 512,"
+    " \"use_double_wide_mlp\": true, \"enable_moe_block\": true, \"num_experts\": 8, \"top_k_experts\": 2,"
+    " \"moe_intermediate_size\": 256, \"hidden_size_per_layer_input\": 32, \"num_hidden_layers\": 5,"
+    " \"num_kv_shared_layers\": 1, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 64,"
+    " \"attention_k_eq_v\": true, \"per_layer_config\": {\"2\": {\"head_dim\": 128, \"num_key_value_heads\": 1},"
+    " \"4\": {\"head_dim\": 128, \"num_key_value_heads\": 1}}, \"layer_types\": [\"sliding_attention\","
+    " \"sliding_attention\", \"full_attention\", \"sliding_attention\", \"full_attention\"], \"sliding_window\": 8,"
+    " \"final_logit_softcapping\": 30.0, \"rms_norm_eps\": 1e-06, \"tie_word_embeddings\": true,"
+    " \"hidden_activation\": \"gelu_pytorch_tanh\", \"bos_token_id\": 2, \"eos_token_id\": 1, \"pad_token_id\": 0,"
+    " \"rope_parameters\": {\"full_attention\": {\"partial_rotary_factor\": 0.25, \"rope_theta\": 1000000.0,"
+    " \"rope_type\": \"proportional\"}, \"sliding_attention\": {\"rope_theta\": 10000.0, \"rope_type\": \"default\"}}}";
+
+/* All n positions' logits of ids on a new context of the given batch size. */
+static float *eval_logits(gemma4_model *m, int device, const int32_t *ids, int n, int batch) {
+    gemma4_context *c = new_ctx(m, device, 64, batch);
+    float *out = c ? malloc(sizeof(float) * (size_t)n * gemma4_vocab_size(m)) : NULL;
+    if (out && gemma4_eval(c, 0, ids, n, out)) { free(out); out = NULL; }
+    gemma4_context_free(c);
+    return out;
+}
+
+/* Copies a GGUF file with every fused ffn_gate_up_exps tensor split into
+ * ffn_gate_exps and ffn_up_exps, as some converters write them (rows are
+ * whole blocks, so the halves are byte ranges of each expert). */
+static int split_experts(const char *src, const char *dst) {
+    gguf_file *f;
+    gguf_writer *w;
+    g4_error err;
+    if (gguf_open(src, &f, &err)) return -1;
+    if (gguf_writer_open(dst, &w, &err)) { gguf_close(f); return -1; }
+    int rc = 0;
+    for (int64_t i = 0; i < gguf_n_kv(f) && !rc; i++) {
+        const char *key = gguf_kv_key(f, i);
+        const gguf_value *v = gguf_kv_value(f, i);
+        switch (v->type) {
+        case GGUF_TYPE_STRING: rc = gguf_writer_add_str(w, key, v->str, &err); break;
+        case GGUF_TYPE_UINT32: rc = gguf_writer_add_u32(w, key, v->v.u32, &err); break;
+        case GGUF_TYPE_FLOAT32: rc = gguf_writer_add_f32(w, key, v->v.f32, &err); break;
+        case GGUF_TYPE_BOOL: rc = gguf_writer_add_bool(w, key, v->v.b, &err); break;
+        case GGUF_TYPE_ARRAY:
+            rc = v->arr.type == GGUF_TYPE_STRING ? gguf_writer_add_arr_str(w, key, v->arr.strs, v->arr.n, &err)
+                                                 : gguf_writer_add_arr(w, key, v->arr.type, v->arr.data, v->arr.n, &err);
+            break;
+        default: rc = -1; snprintf(err.msg, sizeof err.msg, "%s: value type %d not copied", key, (int)v->type); break;
+        }
+    }
+    for (int pass = 0; pass < 2 && !rc; pass++) /* tensor infos, then data */
+        for (int64_t i = 0; i < gguf_n_tensors(f) && !rc; i++) {
+            const g4_tensor *t = gguf_tensor(f, i);
+            const char *fused = strstr(t->name, "ffn_gate_up_exps");
+            if (!fused) {
+                rc = pass ? gguf_writer_write(w, t->data, t->nbytes, &err)
+                          : gguf_writer_add_tensor(w, t->name, t->dtype, t->ndim, t->shape, &err);
+                continue;
+            }
+            int64_t E = t->shape[0], Im = t->shape[1] / 2, shape[3] = {E, Im, t->shape[2]};
+            size_t half_bytes = t->nbytes / (size_t)(2 * E);
+            for (int up = 0; up < 2 && !rc; up++) {
+                char name[96];
+                snprintf(name, sizeof name, "%.*s%s", (int)(fused - t->name), t->name,
+                         up ? "ffn_up_exps.weight" : "ffn_gate_exps.weight");
+                if (!pass) rc = gguf_writer_add_tensor(w, name, t->dtype, 3, shape, &err);
+                for (int64_t e = 0; pass && e < E && !rc; e++)
+                    rc = gguf_writer_write(w, (const char *)t->data + (size_t)(2 * e + up) * half_bytes, half_bytes, &err);
+            }
+        }
+    if (rc) {
+        fprintf(stderr, "split_experts: %s\n", err.msg);
+        gguf_writer_abort(w);
+    } else {
+        rc = gguf_writer_finish(w, &err);
+    }
+    gguf_close(f);
+    return rc ? -1 : 0;
+}
+
+/* The GPU decodes these types into codes and float32 factors at upload
+ * (src/cuda/weights.cu), which must give exactly the weights GGML's
+ * dequantisers give. The reference is the CPU on the same file converted
+ * to f32 (gemma4_convert decodes with those dequantisers): the same weights,
+ * float32 activations, as the GPU's GEMV. What is left is the order of
+ * float32 sums, ~1e-6 relative per dot product, grown through the layers;
+ * the bound is 1e-4 of the largest |logit|. A wrong code, scale or min
+ * moves logits by O(0.1..1). One-shot (GEMV of several rows) and token by
+ * token (graphs) both. With split_check, the file rewritten with split
+ * expert gate/up tensors must give bit-identical GPU logits (fused on upload). */
+static void kquant_exact(const char *dir, const char *type, int split_check) {
+    char cfg[600], q[600], ref[600], split[600];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    snprintf(q, sizeof q, "%s/%s.gguf", dir, type);
+    snprintf(ref, sizeof ref, "%s/%s-f32.gguf", dir, type);
+    snprintf(split, sizeof split, "%s/%s-split.gguf", dir, type);
+    if (gemma4_synth(NULL, cfg, type, q, NULL, 11, 0.15f, NULL, NULL) || gemma4_convert(q, ref, "f32", NULL, NULL)) {
+        CHECK(0, "%s: %s", type, gemma4_last_error());
+        return;
+    }
+    gemma4_model *mq = NULL, *mr = NULL;
+    CHECK(gemma4_model_load(q, &mq) == 0 && gemma4_model_load(ref, &mr) == 0, "%s: %s", type, gemma4_last_error());
+    int n = 12, V = mq ? gemma4_vocab_size(mq) : 0;
+    int32_t ids[12];
+    for (int i = 0; i < n; i++) ids[i] = (2 + 977 * i) % (V ? V : 1);
+    float *cpu = mr ? eval_logits(mr, GEMMA4_DEVICE_CPU, ids, n, n) : NULL;
+    float *one_shot = mq ? eval_logits(mq, GEMMA4_DEVICE_GPU, ids, n, n) : NULL;
+    float *by_token = mq ? eval_logits(mq, GEMMA4_DEVICE_GPU, ids, n, 1) : NULL;
+    CHECK(cpu && one_shot && by_token, "%s: %s", type, gemma4_last_error());
+    if (cpu && one_shot && by_token) {
+        size_t nv = (size_t)n * V;
+        float scale = 0;
+        for (size_t i = 0; i < nv; i++) scale = fmaxf(scale, fabsf(cpu[i]));
+        float d1 = max_abs_diff(one_shot, cpu, nv), d2 = max_abs_diff(by_token, cpu, nv);
+        CHECK(d1 <= 1e-4f * scale && d2 <= 1e-4f * scale, "%s: GPU vs CPU on the same weights %.3g / %.3g > 1e-4 x %.3g",
+              type, d1, d2, scale);
+        printf("  %-6s GPU vs CPU (f32 of the same weights): max|dlogit| %.2e one-shot, %.2e token by token (max|logit| %.1f)\n",
+               type, d1, d2, scale);
+    }
+    if (split_check && one_shot) {
+        gemma4_model *ms = NULL;
+        CHECK(split_experts(q, split) == 0 && gemma4_model_load(split, &ms) == 0, "%s split experts: %s", type,
+              gemma4_last_error());
+        float *s = ms ? eval_logits(ms, GEMMA4_DEVICE_GPU, ids, n, n) : NULL;
+        CHECK(s && memcmp(s, one_shot, sizeof(float) * (size_t)n * V) == 0, "%s: split expert tensors give other GPU logits",
+              type);
+        if (s) printf("  %-6s split ffn_gate_exps/ffn_up_exps: GPU logits bit-identical to fused\n", type);
+        free(s);
+        gemma4_model_free(ms);
+        unlink(split);
+    }
+    free(cpu);
+    free(one_shot);
+    free(by_token);
+    gemma4_model_free(mq);
+    gemma4_model_free(mr);
+    unlink(q);
+    unlink(ref);
+}
+
+static void kquant_types(void) {
+    char dir[] = "/tmp/g4-kquant-XXXXXX", cfg[64];
+    if (!mkdtemp(dir)) { CHECK(0, "mkdtemp failed"); return; }
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    FILE *f = fopen(cfg, "wb");
+    int ok = f && fputs(kquant_config, f) >= 0;
+    if (f) ok &= fclose(f) == 0;
+    CHECK(ok, "cannot write %s", cfg);
+    const char *types[] = {"q4_k_m", "q4_k", "q5_k", "q6_k", "q4_1", "q5_0", "q5_1"};
+    for (int i = 0; i < 7; i++) kquant_exact(dir, types[i], i == 0);
+    unlink(cfg);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv) {
     const char *root = argc > 1 ? argv[1] : "tests/fixtures";
     device_choice(root);
@@ -158,8 +340,9 @@ int main(int argc, char **argv) {
         bf16_tensor_cores(root, "e-like-bf16");
         bf16_tensor_cores(root, "moe-bf16");
         unsetenv("G4_GPU_GEMM_MIN");
-        const char *types[] = {"bf16", "f32", "q8_0", "q4_0"};
-        for (int i = 0; i < 4; i++) synthetic(types[i]);
+        const char *types[] = {"bf16", "f32", "q8_0", "q4_0", "q4_k_m", "q5_k"};
+        for (size_t i = 0; i < sizeof types / sizeof *types; i++) synthetic(types[i]);
+        kquant_types();
     }
     return check_exit("test_gpu");
 }
