@@ -259,23 +259,34 @@ static int cublas_matmul(g4_gpu_context *c, const gpu_matrix *w, const float *x,
     return 0;
 }
 
+/* The arguments of one launch: activations first, then each matrix that
+ * reads them (its rows follow the previous matrix's). */
+static gemv_args gemv_input(const float *x, int64_t x_stride, int x_div, int n) {
+    gemv_args a;
+    memset(&a, 0, sizeof a);
+    a.x = x;
+    a.x_stride = x_stride;
+    a.x_div = x_div;
+    a.n = n;
+    return a;
+}
+
+static void gemv_output(gemv_args *a, const gpu_matrix *w, int64_t rows, float *y, int64_t y_stride) {
+    int i = a->n_mats++;
+    a->w[i] = *w;
+    a->y[i] = y;
+    a->y_stride[i] = y_stride;
+    a->row_end[i] = (i ? a->row_end[i - 1] : 0) + rows;
+}
+
+static int tokens_per_warp(int n) { return n >= 8 ? 8 : n >= 4 ? 4 : n >= 2 ? 2 : 1; }
+
 /* One launch of the GEMV kernel for k matrices that read the same activations. */
 static int gemv(g4_gpu_context *c, const gpu_matrix *const *w, float *const *y, const int64_t *y_stride, int k,
                 const float *x, int64_t x_stride, int n, g4_error *err) {
-    gemv_args a;
-    memset(&a, 0, sizeof a);
-    for (int i = 0; i < k; i++) {
-        a.w[i] = *w[i];
-        a.y[i] = y[i];
-        a.y_stride[i] = y_stride[i];
-        a.row_end[i] = (i ? a.row_end[i - 1] : 0) + w[i]->rows;
-    }
-    a.n_mats = k;
-    a.x = x;
-    a.x_stride = x_stride;
-    a.x_div = 1;
-    a.n = n;
-    return launch_gemv(c, a, n >= 8 ? 8 : n >= 4 ? 4 : n >= 2 ? 2 : 1, err);
+    gemv_args a = gemv_input(x, x_stride, 1, n);
+    for (int i = 0; i < k; i++) gemv_output(&a, w[i], w[i]->rows, y[i], y_stride[i]);
+    return launch_gemv(c, a, tokens_per_warp(n), err);
 }
 
 static int tensor_core_type(g4_dtype t) { return t == G4_DTYPE_BF16 || t == G4_DTYPE_F32; }
@@ -326,19 +337,13 @@ int gpu_matmul_bf16_input(g4_gpu_context *c, const gpu_matrix *const *w, float *
 int gpu_matmul_grouped(g4_gpu_context *c, const gpu_matrix *w, const int *matrix, const float *x, int64_t x_stride,
                        int x_div, int n, float *y, int64_t y_stride, int glu, g4_error *err) {
     if (n <= 0) return 0;
-    gemv_args a;
-    memset(&a, 0, sizeof a);
-    a.w[0] = a.w[1] = *w;
-    a.y[0] = y;
-    a.y_stride[0] = y_stride;
-    a.row_end[0] = glu ? w->rows / 2 : w->rows;
-    a.glu_up_row = glu ? w->rows / 2 : 0;
-    a.n_mats = 1;
+    gemv_args a = gemv_input(x, x_stride, x_div, n);
+    gemv_output(&a, w, glu ? w->rows / 2 : w->rows, y, y_stride);
     a.matrix = matrix;
-    a.x = x;
-    a.x_stride = x_stride;
-    a.x_div = x_div;
-    a.n = n;
+    if (glu) { /* the up rows are the second half of the same stack */
+        a.w[1] = *w;
+        a.glu_up_row = w->rows / 2;
+    }
     return launch_gemv(c, a, 1, err, glu);
 }
 
@@ -346,17 +351,8 @@ int gpu_matmul_glu(g4_gpu_context *c, const gpu_matrix *gate, const gpu_matrix *
                    int n, float *y, int64_t y_stride, g4_error *err) {
     if (n <= 0) return 0;
     if (gate->dtype != up->dtype) return g4_fail(err, "internal: gate and up matrices of different types"); /* callers check */
-    gemv_args a;
-    memset(&a, 0, sizeof a);
-    a.w[0] = *gate;
+    gemv_args a = gemv_input(x, x_stride, 1, n);
+    gemv_output(&a, gate, gate->rows, y, y_stride);
     a.w[1] = *up;
-    a.y[0] = y;
-    a.y_stride[0] = y_stride;
-    a.row_end[0] = gate->rows;
-    a.n_mats = 1;
-    a.x = x;
-    a.x_stride = x_stride;
-    a.x_div = 1;
-    a.n = n;
-    return launch_gemv(c, a, n >= 8 ? 8 : n >= 4 ? 4 : n >= 2 ? 2 : 1, err, 1);
+    return launch_gemv(c, a, tokens_per_warp(n), err, 1);
 }

@@ -1,8 +1,9 @@
 /* Mixture-of-experts routing on the device (gemma4-architecture.md §5.2-5.3,
  * as src/model/moe.c): softmax over every expert, top-k, renormalisation,
- * per-expert scales, and the weighted sum of the chosen experts' outputs in
- * ascending expert order. The experts themselves run as one grouped matmul
- * (gpu_matmul_grouped), reading only the chosen matrices. */
+ * per-expert scales, and the row gathers of prompt chunks. The experts
+ * themselves run as one grouped matmul (gpu_matmul_grouped), reading only the
+ * chosen matrices; their weighted sum, in ascending expert order, is the
+ * first step of the row chain that follows (kernels.cu). */
 #include "cuda/gpu.h"
 
 #include <math.h>

@@ -3,11 +3,11 @@
  * too, with GEMMA4_TEST_DEVICE=gpu; see tools/gpu_test.sh):
  * - the tensor-core path (cuBLAS, activations rounded to bf16 as
  *   transformers computes a bf16 model) on the bf16 fixtures: a bf16
- *   computation, so the float32 bound does not apply; it must be no further
- *   from transformers' float32 computation than transformers' own bf16
- *   computation is (measured from the two reference files), plus the 2e-3
- *   of summation order. (Its distance to the bf16 run is then at most twice
- *   that; both are printed.)
+ *   computation, so the float32 bound does not apply; on average over
+ *   positions it must be no further from transformers' float32 computation
+ *   than transformers' own bf16 computation is (measured from the two
+ *   reference files), plus the 2e-3 of summation order (the worst positions
+ *   are printed too).
  * - synthetic device-only models of every storage type give finite logits
  *   and identical results for one-shot and token-by-token evaluation (to
  *   summation order).
@@ -16,6 +16,7 @@
  *   logits on the same weights, and split expert tensors fuse correctly.
  * Usage: test_gpu [fixtures-root] */
 #include "../unit/check.h"
+#include "../unit/reference.h"
 #include "gemma4.h"
 #include "io/gguf.h"
 
@@ -23,27 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static float *read_f32(const char *dir, const char *name, size_t n) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    float *p = malloc(n * sizeof *p);
-    size_t got = fread(p, sizeof *p, n, f);
-    fclose(f);
-    if (got != n) { free(p); return NULL; }
-    return p;
-}
-
-static float max_abs_diff(const float *a, const float *b, size_t n) {
-    float m = 0;
-    for (size_t i = 0; i < n; i++) {
-        float d = fabsf(a[i] - b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
 
 static gemma4_context *new_ctx(gemma4_model *m, int device, int n_ctx, int n_batch) {
     gemma4_context_params p = gemma4_context_default_params();
@@ -136,10 +116,9 @@ static void bf16_tensor_cores(const char *root, const char *name) {
         if (getenv("G4_TEST_POSITIONS")) /* per position: ours vs f32, transformers bf16 vs f32, argmax agreement */
             for (int t = 0; t < n; t++) {
                 const float *g = got + (size_t)t * V, *r = ref + (size_t)t * V, *b = ref_b16 + (size_t)t * V;
-                int ag = 0, ar = 0, ab = 0;
-                for (int v = 1; v < V; v++) { if (g[v] > g[ag]) ag = v; if (r[v] > r[ar]) ar = v; if (b[v] > b[ab]) ab = v; }
+                int ar = argmax(r, V);
                 printf("    pos %3d  ours %.3f  tf-bf16 %.3f  argmax ours %d tf-bf16 %d\n", t, max_abs_diff(g, r, V),
-                       max_abs_diff(b, r, V), ag == ar, ab == ar);
+                       max_abs_diff(b, r, V), argmax(g, V) == ar, argmax(b, V) == ar);
             }
     }
     gemma4_context_free(c);

@@ -15,6 +15,7 @@
  *   every op; we must be within that run's own distance from the float32
  *   computation (measured from the two files) plus the float32 bound. */
 #include "check.h"
+#include "reference.h"
 #include "gemma4.h"
 
 #include <dirent.h>
@@ -35,23 +36,6 @@ typedef struct fixture {
     float *ref_greedy; /* [n_greedy][V]: the logits that predicted each greedy token */
 } fixture;
 
-static float *read_f32(const char *dir, const char *name, size_t n) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    float *p = malloc(n * sizeof *p);
-    size_t got = p ? fread(p, sizeof *p, n, f) : 0;
-    int extra = fgetc(f) != EOF;
-    fclose(f);
-    if (got != n || extra) {
-        fprintf(stderr, "%s: expected %zu floats\n", path, n);
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
 static int load_case(fixture *fx, int V) {
     char path[600];
     snprintf(path, sizeof path, "%s/case.json", fx->dir);
@@ -71,22 +55,6 @@ static int load_case(fixture *fx, int V) {
     else fx->ref = read_f32(fx->dir, "logits.f32", n);
     fx->ref_greedy = read_f32(fx->dir, "logits_greedy.f32", (size_t)fx->n_greedy * (size_t)V);
     return fx->ref && fx->ref_greedy ? 0 : -1;
-}
-
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
-static float max_abs_diff(const float *a, const float *b, size_t n) {
-    float m = 0;
-    for (size_t i = 0; i < n; i++) {
-        float d = fabsf(a[i] - b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates as a failure */
-    }
-    return m;
 }
 
 /* Compares [n][V] logits against the reference; returns max |Δ|. */
