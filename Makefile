@@ -96,7 +96,7 @@ CUDA_OBJ := $(BUILD)/obj/src/cuda/backend_none.o
 endif
 $(BUILD)/libgemma4.a: $(CUDA_OBJ)
 
-$(BUILD)/obj/%.o: %.cu src/cuda/gpu.h src/cuda/backend.h
+$(BUILD)/obj/%.o: %.cu src/cuda/gpu.h src/cuda/backend.h $(wildcard src/cuda/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -D_GNU_SOURCE -Isrc -Iinclude -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
 

@@ -61,6 +61,8 @@ uint64_t g4_gpu_weight_bytes(const g4_gpu_model *g);
 uint64_t g4_gpu_matmul_params(const g4_gpu_model *g);
 /* Measured bf16 tensor-core throughput (an 8192^3 cuBLAS GEMM), TFLOP/s. */
 int g4_gpu_gemm_tflops(g4_gpu_model *g, double *tflops, g4_error *err);
+/* Router launches that also chose the experts, so far in this process (tests check that the path ran). */
+long g4_gpu_fused_route_count(void);
 
 #ifdef __cplusplus
 }

@@ -32,3 +32,4 @@ uint64_t g4_gpu_decode_bytes(const g4_gpu_model *g) { (void)g; return 0; }
 uint64_t g4_gpu_weight_bytes(const g4_gpu_model *g) { (void)g; return 0; }
 uint64_t g4_gpu_matmul_params(const g4_gpu_model *g) { (void)g; return 0; }
 int g4_gpu_gemm_tflops(g4_gpu_model *g, double *tflops, g4_error *err) { (void)g; *tflops = 0; return no_cuda(err); }
+long g4_gpu_fused_route_count(void) { return 0; }

@@ -31,7 +31,7 @@ extern "C" void g4_gpu_context_free(g4_gpu_context *c) {
     gpu_profile_free(c->profile);
     void *dev[] = {c->h, c->x, c->o, c->q, c->k, c->v, c->attn, c->gate, c->up, c->ple, c->ple_gate, c->ple_tok, c->moe_x,
                    c->router_x, c->router, c->moe_weights, c->moe_gate_up, c->moe_act, c->moe_y, c->moe_experts,
-                   c->moe_sorted, c->moe_perm,
+                   c->moe_sorted, c->moe_perm, c->route_done, c->attn_split.part, c->attn_split.count,
                    c->x_bf16, c->d_token, c->d_pos, c->d_seq, c->d_rows, c->d_logits, c->attn_scratch.data};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     if (c->kv)
@@ -135,9 +135,28 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
         dev_alloc((void **)&c->router_x, f * n * D, &failed);
         dev_alloc((void **)&c->moe_sorted, f * n * K * D, &failed);
         dev_alloc((void **)&c->moe_perm, sizeof(int) * n * K, &failed);
+        const char *fuse = getenv("G4_GPU_FUSE_ROUTE"); /* 0: router and top-k as two kernels (A/B timing) */
+        if (!fuse || atoi(fuse)) {
+            dev_alloc((void **)&c->route_done, sizeof(int), &failed);
+            if (!failed && cudaMemsetAsync(c->route_done, 0, sizeof(int), c->stream) != cudaSuccess) failed = 1;
+        }
         c->h_experts = (int *)malloc(sizeof(int) * (size_t)(n * K));
         c->h_perm = (int *)malloc(sizeof(int) * (size_t)(n * K));
         if (!c->h_experts || !c->h_perm) failed = 1;
+    }
+    int sms = 0;
+    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) sms = 0;
+    gpu_attn_split *sp = &c->attn_split; /* pairs below 2·SMs take at most 4·SMs blocks */
+    const char *split = getenv("G4_ATTN_SPLIT"); /* 0: one block per (token, head) (A/B timing) */
+    sp->target = !split || atoi(split) ? 2 * sms : 0;
+    sp->max_pairs = sp->target;
+    sp->max_blocks = 2 * sp->target;
+    for (int l = 0; l < cfg->n_layers; l++)
+        if (cfg->layer[l].head_dim > sp->max_hd) sp->max_hd = cfg->layer[l].head_dim;
+    if (sms) {
+        dev_alloc((void **)&sp->part, f * sp->max_blocks * (sp->max_hd + 2), &failed);
+        dev_alloc((void **)&sp->count, sizeof(int) * sp->max_pairs, &failed);
+        if (!failed && cudaMemsetAsync(sp->count, 0, sizeof(int) * sp->max_pairs, c->stream) != cudaSuccess) failed = 1;
     }
     dev_alloc((void **)&c->d_token, sizeof(int32_t) * n, &failed);
     dev_alloc((void **)&c->d_pos, sizeof(int32_t) * n, &failed);

@@ -195,8 +195,6 @@ static int attention_block(g4_gpu_context *c, int l, int n, g4_error *err) {
     r.pos = c->d_pos;
     r.seq = c->d_seq;
     r.eps = cfg->rms_eps;
-    gpu_qk_rope_run(c->stream, &r, n);
-    MARK("qk norm+rope");
     int window = lc->attn == G4_ATTN_SLIDING ? cfg->sliding_window : 0;
     const gpu_kv_layer *kv = &c->kv[lc->kv_source];
     /* a prompt chunk large enough for the tensor cores (the same switch as the matmuls; float32
@@ -204,10 +202,12 @@ static int attention_block(g4_gpu_context *c, int l, int n, g4_error *err) {
      * else the flash-style kernel */
     int nb = c->n_batch, p0 = c->h_ints[nb], seq = c->h_ints[2 * nb];
     int tc = c->one_prompt && n >= c->gemm_min_rows && w->q_proj.dtype != G4_DTYPE_F32;
+    gpu_qk_rope_run(c->stream, &r, n);
+    MARK("qk norm+rope");
     if (!(tc && (gpu_attention_gemm(c->gm->cublas, c->stream, &c->attn_scratch, c->q, n, cfg->n_heads, hd, kv, window, p0, seq,
                                     c->attn) == 0 ||
                  gpu_attention_prefill(c->stream, c->q, n, cfg->n_heads, hd, kv, window, c->d_pos, c->d_seq, c->attn) == 0)))
-        gpu_attention(c->stream, c->q, n, cfg->n_heads, hd, kv, window, c->d_pos, c->d_seq, c->attn);
+        gpu_attention(c->stream, c->q, n, cfg->n_heads, hd, kv, window, c->d_pos, c->d_seq, c->attn, &c->attn_split);
     CUDA_TRY(cudaGetLastError());
     MARK("attention");
     TRY(gpu_matmul(c, &w->o_proj, c->attn, q_dim, n, c->o, D, err));
@@ -259,9 +259,14 @@ static int moe(g4_gpu_context *c, int l, int n, g4_error *err) {
     const gpu_layer *w = &c->gm->layer[l];
     int D = cfg->hidden_size, E = cfg->n_experts, K = cfg->top_k_experts, Im = cfg->moe_dim;
     MARK("moe start");
-    TRY(gpu_matmul(c, &w->router_proj, c->router_x, D, n, c->router, E, err));
-    MARK("router");
-    gpu_moe_topk(c->stream, c->router, n, E, K, w->router_expert_scale, c->moe_experts, c->moe_weights);
+    if (n < c->gemm_min_rows && c->route_done) {
+        gpu_route r = {c->route_done, K, w->router_expert_scale, c->moe_experts, c->moe_weights};
+        TRY(gpu_matmul_route(c, &w->router_proj, c->router_x, D, n, c->router, &r, err));
+    } else {
+        TRY(gpu_matmul(c, &w->router_proj, c->router_x, D, n, c->router, E, err));
+        MARK("router");
+        gpu_moe_topk(c->stream, c->router, n, E, K, w->router_expert_scale, c->moe_experts, c->moe_weights);
+    }
     MARK("top-k");
     if (n >= c->gemm_min_rows && w->experts_gate_up.dtype == G4_DTYPE_BF16 && w->experts_down.dtype == G4_DTYPE_BF16) {
         TRY(experts_by_gemm(c, w, n, err));
@@ -289,6 +294,8 @@ static int moe_beside(g4_gpu_context *c, int l, int n, g4_error *err) {
     CUDA_TRY(cudaEventRecord(c->join, c->side));
     return 0;
 }
+
+static int ffn_out(g4_gpu_context *c, int l, int n, float post_scale);
 
 /* ffn.c: the dense GELU-gated MLP, and on MoE layers the experts beside it,
  * then the residual and the norms of what comes next.
@@ -321,6 +328,14 @@ static int ffn_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error
     }
     if (moe_side) CUDA_TRY(cudaStreamWaitEvent(c->stream, c->join, 0));
     else if (cfg->n_experts) TRY(moe(c, l, n, err));
+    MARK("moe join");
+    return ffn_out(c, l, n, post_scale);
+}
+
+/* After the feed-forward products: the experts' sum, residual, next norms. */
+static int ffn_out(g4_gpu_context *c, int l, int n, float post_scale) {
+    const g4_config *cfg = c->gm->cfg;
+    const gpu_layer *w = &c->gm->layer[l];
     gpu_row_chain ch = residual(c->o, w->post_ffn_norm, post_scale);
     if (cfg->n_experts) { /* m = post_ffn_norm_1(MLP) + post_ffn_norm_2(Experts(residual)) */
         ch.moe_y = c->moe_y;
@@ -330,7 +345,6 @@ static int ffn_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error
         ch.n2 = w->post_ffn_norm_2;
     }
     if (!cfg->ple_dim) attention_norms(c, l + 1, n, &ch); /* the PLE block reads h itself */
-    MARK("moe join");
     run_chain(c, &ch, n);
     MARK("chain (ffn out)");
     return 0;

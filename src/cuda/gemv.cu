@@ -7,8 +7,10 @@
  *   activations rounded to bf16 for bf16 weights (as transformers computes a
  *   bf16 model), plain float32 SGEMM for f32 weights.
  * - Grouped: item p multiplies matrix matrix[p] of a stack with activation
- *   row p / x_div: a token's chosen experts in one launch. */
+ *   row p / x_div: a token's chosen experts in one launch.
+ * - Router: the GEMV whose last block to finish also picks the experts. */
 #include "cuda/gpu.h"
+#include "cuda/moe_topk.cuh"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,8 @@ typedef struct gemv_args {
     int64_t x_stride;
     int x_div;
     int n;
+    int prefetch_lines;
+    gpu_route route; /* ROUTE kernels: the top-k after the router's logits */
 } gemv_args;
 
 /* Elements a lane handles per step: one 16-byte load of codes. */
@@ -117,14 +121,15 @@ template <> struct code_bytes_x2<G4_DTYPE_Q4_0> { static const int v = 1; };
 template <> struct code_bytes_x2<GPU_DTYPE_Q4_AFFINE32> { static const int v = 1; };
 template <> struct code_bytes_x2<GPU_DTYPE_Q8_AFFINE16> { static const int v = 2; };
 
-#define GEMV_PREFETCH_LINES 8 /* 128-byte lines of its row a warp asks for before waiting */
+#define GEMV_PREFETCH_LINES 8 /* 128-byte lines of its row a warp asks for before waiting (G4_GEMV_PREFETCH) */
 
 /* GLU: y = gelu(w[0] row · x) · (w[1] row + glu_up_row · x), the gate and up
  * rows of one output read by the same warp, so the gated activation is
  * written directly (no gate/up round trip through memory, one launch less).
  * a.split (1 or GEMV_WARPS) warps share an output row, for matrices with too
  * few rows to keep the memory system busy at one warp per row. */
-template <int DT, int NT, int GLU> static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(gemv_args a) {
+template <int DT, int NT, int GLU>
+static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
     const int CH = chunk<DT>::elems;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int split = a.split, part = warp % split;
@@ -136,9 +141,10 @@ template <int DT, int NT, int GLU> static __global__ void __launch_bounds__(GEMV
     const gpu_matrix &w = a.w[m], &u = a.w[GLU ? 1 : m];
     /* Weights do not depend on earlier kernels: the head of this warp's row
      * is on its way to L2 while the kernel before finishes. */
-    if (live && !a.matrix && part == 0 && lane < GEMV_PREFETCH_LINES) {
-        size_t bytes = (size_t)w.cols * code_bytes_x2<DT>::v / 2, off = (size_t)lane * 128;
-        if (off < bytes) asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)w.data + row * bytes + off));
+    if (live && !a.matrix && part == 0) {
+        size_t bytes = (size_t)w.cols * code_bytes_x2<DT>::v / 2;
+        for (size_t off = (size_t)lane * 128; off < bytes && off < (size_t)a.prefetch_lines * 128; off += 32 * 128)
+            asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)w.data + row * bytes + off));
     }
     gpu_pdl_wait();
     if (!live) return;
@@ -196,25 +202,89 @@ template <int DT, int NT, int GLU> static __global__ void __launch_bounds__(GEMV
         if (t < n_items) a.y[m][(int64_t)(item0 + t) * a.y_stride[m] + row] = GLU ? gelu_tanh(acc[t]) * acc_u[t] : acc[t];
 }
 
+/* The arguments of one launch: activations first, then each matrix that
+ * reads them (its rows follow the previous matrix's). */
+static gemv_args gemv_input(const float *x, int64_t x_stride, int x_div, int n) {
+    gemv_args a;
+    memset(&a, 0, sizeof a);
+    a.x = x;
+    a.x_stride = x_stride;
+    a.x_div = x_div;
+    a.n = n;
+    return a;
+}
+
+static void gemv_output(gemv_args *a, const gpu_matrix *w, int64_t rows, float *y, int64_t y_stride) {
+    int i = a->n_mats++;
+    a->w[i] = *w;
+    a->y[i] = y;
+    a->y_stride[i] = y_stride;
+    a->row_end[i] = (i ? a->row_end[i - 1] : 0) + rows;
+}
+
 /* Output rows below which each gets a whole block of warps. */
 #define GEMV_SPLIT_ROWS 1024
 
-template <int DT, int GLU> static void launch_dt(cudaStream_t st, gemv_args a, int nt) {
-    int64_t rows = a.row_end[a.n_mats - 1];
-    a.split = rows < GEMV_SPLIT_ROWS ? GEMV_WARPS : 1;
-    int rows_per_block = GEMV_WARPS / a.split;
-    dim3 grid((unsigned)((rows + rows_per_block - 1) / rows_per_block), (unsigned)((a.n + nt - 1) / nt));
-    switch (nt) {
-    case 1: gpu_launch(gemv_kernel<DT, 1, GLU>, grid, GEMV_WARPS * 32, st, a); break;
-    case 2: gpu_launch(gemv_kernel<DT, 2, GLU>, grid, GEMV_WARPS * 32, st, a); break;
-    case 4: gpu_launch(gemv_kernel<DT, 4, GLU>, grid, GEMV_WARPS * 32, st, a); break;
-    default: gpu_launch(gemv_kernel<DT, 8, GLU>, grid, GEMV_WARPS * 32, st, a); break;
+/* Tuning switches (read at each launch; captured graphs keep what they saw):
+ * G4_GEMV_SPLIT_ROWS, G4_GEMV_SPLIT_ALL_ITEMS — which launches get several
+ * warps per row; G4_GEMV_PREFETCH — lines of its row a warp prefetches. */
+static int64_t env_or(const char *name, int64_t fallback) {
+    const char *s = getenv(name);
+    return s ? atoll(s) : fallback;
+}
+
+static dim3 gemv_plan(gemv_args *a, int nt) {
+    a->prefetch_lines = (int)env_or("G4_GEMV_PREFETCH", GEMV_PREFETCH_LINES);
+    int64_t rows = a->row_end[a->n_mats - 1], col_blocks = (a->n + nt - 1) / nt;
+    /* rows of all items: a grouped launch of 8 experts has 8 times the rows */
+    int64_t work_rows = rows * (env_or("G4_GEMV_SPLIT_ALL_ITEMS", 1) ? col_blocks : 1);
+    a->split = work_rows < env_or("G4_GEMV_SPLIT_ROWS", GEMV_SPLIT_ROWS) ? GEMV_WARPS : 1;
+    int rows_per_block = GEMV_WARPS / a->split;
+    return dim3((unsigned)((rows + rows_per_block - 1) / rows_per_block), (unsigned)col_blocks);
+}
+
+/* ROUTE (the router's product): then the block that finishes last picks
+ * each token's experts from the logits the others wrote, one launch less
+ * than a separate top-k kernel, and leaves the counter at zero. */
+#define ROUTE_WARPS 2 /* warps of that block that pick experts, one token each at a time */
+template <int DT, int NT, int GLU, int ROUTE>
+static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(gemv_args a) {
+    gemv_body<DT, NT, GLU>(a);
+    if (!ROUTE) return;
+    __shared__ int last;
+    __shared__ float logits[ROUTE_WARPS][TOPK_MAX_EXPERTS];
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        last = atomicAdd(a.route.done, 1) == (int)(gridDim.x * gridDim.y) - 1;
+        if (last) *a.route.done = 0;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    const int warp = threadIdx.x >> 5;
+    const gpu_route &r = a.route;
+    for (int t = warp; t < a.n && warp < ROUTE_WARPS; t += ROUTE_WARPS)
+        moe_topk_token(a.y[0], t, (int)a.row_end[0], r.K, r.expert_scale, r.experts, r.weights, logits[warp]);
+}
+
+template <int DT, int GLU, int ROUTE> static void launch_dt(cudaStream_t st, gemv_args a, int nt) {
+    dim3 grid = gemv_plan(&a, nt);
+    if constexpr (ROUTE) { /* the router: one token (decode) or up to 8 per warp */
+        if (nt == 1) gpu_launch(gemv_kernel<DT, 1, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a);
+        else gpu_launch(gemv_kernel<DT, 8, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a);
+    } else switch (nt) {
+    case 1: gpu_launch(gemv_kernel<DT, 1, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
+    case 2: gpu_launch(gemv_kernel<DT, 2, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
+    case 4: gpu_launch(gemv_kernel<DT, 4, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
+    default: gpu_launch(gemv_kernel<DT, 8, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
     }
 }
 
 template <int DT> static void launch_glu(cudaStream_t st, const gemv_args &a, int nt, int glu) {
-    if (glu) launch_dt<DT, 1>(st, a, nt);
-    else launch_dt<DT, 0>(st, a, nt);
+    if (a.route.done) launch_dt<DT, 0, 1>(st, a, nt);
+    else if (glu) launch_dt<DT, 1, 0>(st, a, nt);
+    else launch_dt<DT, 0, 0>(st, a, nt);
 }
 
 static int launch_gemv(g4_gpu_context *c, const gemv_args &a, int nt, g4_error *err, int glu = 0) {
@@ -257,26 +327,6 @@ static int cublas_matmul(g4_gpu_context *c, const gpu_matrix *w, const float *x,
     }
     if (s != CUBLAS_STATUS_SUCCESS) return g4_fail(err, "cuBLAS GEMM failed (status %d)", (int)s);
     return 0;
-}
-
-/* The arguments of one launch: activations first, then each matrix that
- * reads them (its rows follow the previous matrix's). */
-static gemv_args gemv_input(const float *x, int64_t x_stride, int x_div, int n) {
-    gemv_args a;
-    memset(&a, 0, sizeof a);
-    a.x = x;
-    a.x_stride = x_stride;
-    a.x_div = x_div;
-    a.n = n;
-    return a;
-}
-
-static void gemv_output(gemv_args *a, const gpu_matrix *w, int64_t rows, float *y, int64_t y_stride) {
-    int i = a->n_mats++;
-    a->w[i] = *w;
-    a->y[i] = y;
-    a->y_stride[i] = y_stride;
-    a->row_end[i] = (i ? a->row_end[i - 1] : 0) + rows;
 }
 
 static int tokens_per_warp(int n) { return n >= 8 ? 8 : n >= 4 ? 4 : n >= 2 ? 2 : 1; }
@@ -345,6 +395,19 @@ int gpu_matmul_grouped(g4_gpu_context *c, const gpu_matrix *w, const int *matrix
         a.glu_up_row = w->rows / 2;
     }
     return launch_gemv(c, a, 1, err, glu);
+}
+
+static long fused_routes;
+extern "C" long g4_gpu_fused_route_count(void) { return fused_routes; }
+
+int gpu_matmul_route(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *logits,
+                     const gpu_route *route, g4_error *err) {
+    if (n <= 0) return 0;
+    gemv_args a = gemv_input(x, x_stride, 1, n);
+    gemv_output(&a, w, w->rows, logits, w->rows);
+    a.route = *route;
+    fused_routes++;
+    return launch_gemv(c, a, n == 1 ? 1 : 8, err);
 }
 
 int gpu_matmul_glu(g4_gpu_context *c, const gpu_matrix *gate, const gpu_matrix *up, const float *x, int64_t x_stride,

@@ -86,6 +86,16 @@ typedef struct gpu_kv_layer {
     int64_t rows, ring, row_size; /* ring: slot = pos mod ring (sliding); 0: slot = pos */
 } gpu_kv_layer;
 
+/* Decode attention split over key ranges when there are too few (token,
+ * head) pairs to fill the GPU: each split's partial sums, and per pair a
+ * counter by which the last split to finish knows to merge (it resets it). */
+typedef struct gpu_attn_split {
+    float *part;    /* [max_blocks][max_hd + 2]: sums, maximum, denominator */
+    int *count;     /* [max_pairs], zero between launches */
+    int target;     /* blocks to aim for: two per SM */
+    int max_pairs, max_blocks, max_hd;
+} gpu_attn_split;
+
 typedef struct gpu_profile gpu_profile;
 
 /* Device scratch that grows on demand. */
@@ -116,6 +126,7 @@ struct g4_gpu_context {
     float *ple, *ple_gate, *ple_tok; /* [n][L·P], [n][P], [n][L·P] */
     float *router_x, *moe_x, *router, *moe_weights, *moe_gate_up, *moe_act, *moe_y;
     int *moe_experts;
+    int *route_done;          /* gpu_route's counter */
     float *moe_sorted;        /* [n·K][D] expert inputs grouped by expert (prefill) */
     int *moe_perm, *h_experts, *h_perm; /* item of each sorted row; host copies */
     __nv_bfloat16 *x_bf16;    /* activations rounded for tensor-core GEMMs */
@@ -128,6 +139,7 @@ struct g4_gpu_context {
     float *logits;            /* [logits_cap][V] host */
     int n_logits, logits_cap;
     gpu_buffer attn_scratch;  /* of gpu_attention_gemm, grown on demand */
+    gpu_attn_split attn_split;
     int use_graphs;           /* G4_GPU_GRAPHS=0 turns them off */
     gpu_profile *profile;     /* G4_GPU_PROFILE=1 */
     int one_prompt;           /* the batch at hand: one sequence, consecutive positions */
@@ -194,6 +206,17 @@ int gpu_matmul_bf16_input(g4_gpu_context *c, const gpu_matrix *const *w, float *
  * glu: W is a fused [2·I][cols] gate/up stack and y[p] = gelu(gate · x) ⊙ (up · x) ([I] per item). */
 int gpu_matmul_grouped(g4_gpu_context *c, const gpu_matrix *w, const int *matrix, const float *x, int64_t x_stride,
                        int x_div, int n, float *y, int64_t y_stride, int glu, g4_error *err);
+/* The router at decode: logits[n][E] = x · Wᵀ, then the last block to finish
+ * picks each token's experts (as gpu_moe_topk): one launch instead of two. */
+typedef struct gpu_route {
+    int *done; /* block counter, zero between launches */
+    int K;
+    const float *expert_scale;
+    int *experts;
+    float *weights;
+} gpu_route;
+int gpu_matmul_route(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *logits,
+                     const gpu_route *route, g4_error *err);
 /* Decode-size batches: y = gelu(x · gateᵀ) ⊙ (x · upᵀ) in one GEMV launch. */
 int gpu_matmul_glu(g4_gpu_context *c, const gpu_matrix *gate, const gpu_matrix *up, const float *x, int64_t x_stride,
                    int n, float *y, int64_t y_stride, g4_error *err);
@@ -247,8 +270,9 @@ typedef struct gpu_qk_rope {
     float eps;
 } gpu_qk_rope;
 void gpu_qk_rope_run(cudaStream_t st, const gpu_qk_rope *a, int n);
+/* split: scratch for splitting the keys of few (token, head) pairs; NULL: one block per pair. */
 void gpu_attention(cudaStream_t st, const float *q, int n, int n_heads, int hd, const gpu_kv_layer *kv, int window,
-                   const int32_t *pos, const int32_t *seq, float *out);
+                   const int32_t *pos, const int32_t *seq, float *out, const gpu_attn_split *split);
 /* The same on the tensor cores (bf16 inputs) for a batch of one sequence at
  * consecutive positions; -1 for a head dimension it has no kernel for. */
 int gpu_attention_prefill(cudaStream_t st, const float *q, int n, int n_heads, int hd, const gpu_kv_layer *kv, int window,

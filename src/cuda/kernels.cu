@@ -78,6 +78,16 @@ static __device__ float chain_rms(const float *v, int dim, float eps) {
 
 static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *h, gpu_row_chain ch, int dim, float eps) {
     const int64_t r = blockIdx.x;
+    /* The norm weights do not depend on the kernel before: they are on their
+     * way into this SM's L1 while it finishes, instead of each costing a
+     * memory round trip between two reductions (a decode chain is latency). */
+    const int lines = (dim + 31) / 32;
+    for (int j = threadIdx.x; j < (3 + GPU_CHAIN_OUTS) * lines; j += blockDim.x) {
+        const int v = j / lines;
+        const float *w = v == 0 ? ch.n1 : v == 1 ? ch.n2 : v == 2 ? ch.post : v - 3 >= ch.n_out ? NULL
+                       : v == 3 ? ch.out[0].w : v == 4 ? ch.out[1].w : ch.out[2].w;
+        if (w) asm volatile("prefetch.global.L1 [%0];" ::"l"(w + (j % lines) * 32));
+    }
     gpu_pdl_wait();
     float hv[CHAIN_VALUES], ov[CHAIN_VALUES];
 #pragma unroll

@@ -14,10 +14,13 @@
  * - GGUF files of the block types the GPU decodes into codes with float32
  *   factors (q4_k_m, q4_k, q5_k, q6_k, q4_1, q5_0, q5_1) give the CPU's
  *   logits on the same weights, and split expert tensors fuse correctly.
+ * - the router GEMV that also picks the experts gives the separate kernels'
+ *   logits bit for bit on the MoE fixtures, token by token (and was used).
  * Usage: test_gpu [fixtures-root] */
 #include "../unit/check.h"
 #include "../unit/reference.h"
 #include "gemma4.h"
+#include "cuda/backend.h"
 #include "io/gguf.h"
 
 #include <math.h>
@@ -310,6 +313,51 @@ static void kquant_types(void) {
     rmdir(dir);
 }
 
+/* The router's GEMV that also picks the experts (its last block runs the
+ * top-k) does the separate kernels' arithmetic, so token-by-token logits
+ * with it on and off must be bit-identical; on the MoE fixtures of f32 and
+ * bf16 weights. */
+static float *decode_logits(gemma4_model *m, const int32_t *ids, int n, int fused) {
+    setenv("G4_GPU_FUSE_ROUTE", fused ? "1" : "0", 1);
+    float *out = eval_logits(m, GEMMA4_DEVICE_GPU, ids, n, 1);
+    unsetenv("G4_GPU_FUSE_ROUTE");
+    return out;
+}
+
+static void fused_decode(gemma4_model *m, const char *name, const int32_t *ids, int n) {
+    size_t count = (size_t)n * gemma4_vocab_size(m);
+    long before = g4_gpu_fused_route_count();
+    float *a = decode_logits(m, ids, n, 1);
+    long used = g4_gpu_fused_route_count() - before;
+    float *b = decode_logits(m, ids, n, 0);
+    CHECK(a && b, "%s: %s", name, gemma4_last_error());
+    CHECK(used > 0 && g4_gpu_fused_route_count() - before == used, "%s: fused router launches %ld with, %ld without",
+          name, used, g4_gpu_fused_route_count() - before - used);
+    if (a && b) {
+        float d = max_abs_diff(a, b, count);
+        CHECK(d == 0, "%s: router with top-k differs from the separate kernels by %.3g", name, d);
+        printf("  %-16s %d tokens one at a time, router with top-k vs separate kernels: max|dlogit| %.1e\n", name, n, d);
+    }
+    free(a);
+    free(b);
+}
+
+static void fused_decode_models(const char *root) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/moe", root);
+    gemma4_model *m;
+    int32_t ids[512];
+    if (gemma4_model_load(dir, &m)) { CHECK(0, "%s: %s", dir, gemma4_last_error()); return; }
+    int n = read_ids(dir, ids, 512);
+    fused_decode(m, "moe (f32)", ids, n);
+    gemma4_model_free(m);
+    snprintf(dir, sizeof dir, "%s/moe-bf16", root);
+    if (gemma4_model_load(dir, &m)) { CHECK(0, "%s: %s", dir, gemma4_last_error()); return; }
+    n = read_ids(dir, ids, 512);
+    fused_decode(m, "moe-bf16", ids, n);
+    gemma4_model_free(m);
+}
+
 int main(int argc, char **argv) {
     const char *root = argc > 1 ? argv[1] : "tests/fixtures";
     device_choice(root);
@@ -322,6 +370,7 @@ int main(int argc, char **argv) {
         const char *types[] = {"bf16", "f32", "q8_0", "q4_0", "q4_k_m", "q5_k"};
         for (size_t i = 0; i < sizeof types / sizeof *types; i++) synthetic(types[i]);
         kquant_types();
+        fused_decode_models(root);
     }
     return check_exit("test_gpu");
 }
