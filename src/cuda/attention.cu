@@ -123,12 +123,11 @@ static __global__ void __launch_bounds__(ATTN_WARPS * 32)
 }
 
 /* Splits per (token, head) pair: enough blocks for every SM twice over when
- * the pairs alone are too few (decode: 8 to 32 heads, one token). */
+ * the pairs alone are too few (decode: 8 to 32 heads, one token). Fewer
+ * pairs than target, so pairs · S < 2 · target: the scratch's size. */
 static int attention_splits(const gpu_attn_split *sp, int pairs, int hd) {
-    if (!sp || !sp->part || pairs >= sp->target || pairs > sp->max_pairs || hd > sp->max_hd) return 1;
-    int S = (sp->target + pairs - 1) / pairs;
-    if ((int64_t)pairs * S > sp->max_blocks) S = sp->max_blocks / pairs;
-    return S > 1 ? S : 1;
+    if (!sp || !sp->part || pairs >= sp->target || hd > sp->max_hd) return 1;
+    return (sp->target + pairs - 1) / pairs;
 }
 
 void gpu_attention(cudaStream_t st, const float *q, int n, int n_heads, int hd, const gpu_kv_layer *kv, int window,

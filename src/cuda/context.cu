@@ -146,17 +146,15 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
     }
     int sms = 0;
     if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) sms = 0;
-    gpu_attn_split *sp = &c->attn_split; /* pairs below 2·SMs take at most 4·SMs blocks */
+    gpu_attn_split *sp = &c->attn_split;
     const char *split = getenv("G4_ATTN_SPLIT"); /* 0: one block per (token, head) (A/B timing) */
     sp->target = !split || atoi(split) ? 2 * sms : 0;
-    sp->max_pairs = sp->target;
-    sp->max_blocks = 2 * sp->target;
     for (int l = 0; l < cfg->n_layers; l++)
         if (cfg->layer[l].head_dim > sp->max_hd) sp->max_hd = cfg->layer[l].head_dim;
     if (sms) {
-        dev_alloc((void **)&sp->part, f * sp->max_blocks * (sp->max_hd + 2), &failed);
-        dev_alloc((void **)&sp->count, sizeof(int) * sp->max_pairs, &failed);
-        if (!failed && cudaMemsetAsync(sp->count, 0, sizeof(int) * sp->max_pairs, c->stream) != cudaSuccess) failed = 1;
+        dev_alloc((void **)&sp->part, f * 2 * sp->target * (sp->max_hd + 2), &failed);
+        dev_alloc((void **)&sp->count, sizeof(int) * sp->target, &failed);
+        if (!failed && cudaMemsetAsync(sp->count, 0, sizeof(int) * sp->target, c->stream) != cudaSuccess) failed = 1;
     }
     dev_alloc((void **)&c->d_token, sizeof(int32_t) * n, &failed);
     dev_alloc((void **)&c->d_pos, sizeof(int32_t) * n, &failed);

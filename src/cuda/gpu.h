@@ -90,10 +90,10 @@ typedef struct gpu_kv_layer {
  * head) pairs to fill the GPU: each split's partial sums, and per pair a
  * counter by which the last split to finish knows to merge (it resets it). */
 typedef struct gpu_attn_split {
-    float *part;    /* [max_blocks][max_hd + 2]: sums, maximum, denominator */
-    int *count;     /* [max_pairs], zero between launches */
+    float *part;    /* [2·target][max_hd + 2]: sums, maximum, denominator */
+    int *count;     /* [target] (only pairs fewer than target split), zero between launches */
     int target;     /* blocks to aim for: two per SM */
-    int max_pairs, max_blocks, max_hd;
+    int max_hd;
 } gpu_attn_split;
 
 typedef struct gpu_profile gpu_profile;

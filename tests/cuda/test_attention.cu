@@ -133,13 +133,11 @@ static void run_decode(int hd, int window, int n) {
     kv.k = dk;
     kv.v = dv;
     gpu_attn_split sp;
-    sp.target = 264;
-    sp.max_pairs = 264;
-    sp.max_blocks = 528;
+    sp.target = 264; /* as context.cu sizes it for an H100's 132 SMs */
     sp.max_hd = 512;
-    cudaMalloc(&sp.part, sizeof(float) * sp.max_blocks * (sp.max_hd + 2));
-    cudaMalloc(&sp.count, sizeof(int) * sp.max_pairs);
-    cudaMemset(sp.count, 0, sizeof(int) * sp.max_pairs);
+    cudaMalloc(&sp.part, sizeof(float) * 2 * sp.target * (sp.max_hd + 2));
+    cudaMalloc(&sp.count, sizeof(int) * sp.target);
+    cudaMemset(sp.count, 0, sizeof(int) * sp.target);
     for (int split = 0; split < 2; split++)
         for (int rep = 0; rep < 2; rep++) { /* twice: the counters must be back at zero */
             cudaMemset(o, 0, qb);
