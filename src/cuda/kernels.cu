@@ -10,24 +10,41 @@
 
 #define ROW_THREADS 256
 
-/* Sum over the block; every thread gets the result. */
-static __device__ double block_sum(double v) {
-    __shared__ double part[32];
-    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+/* RMSNorm scales of the block's sums of squares, NV at once: each warp adds
+ * its lanes', then warp 0 adds the warps' and computes each scale once
+ * (pow, not rsqrt, as the reference), and every thread gets them. (Every
+ * warp finishing the sum and the pow itself made decode's one-block norms
+ * issue-bound.) Sums in double, as ops/norm.c. */
+template <int NV> static __device__ void block_rms(double (&ss)[NV], float (&scale)[NV], int dim, float eps) {
+    __shared__ double part[NV][32];
+    __shared__ float result[NV];
+#pragma unroll
+    for (int k = 0; k < NV; k++)
+        for (int o = 16; o; o >>= 1) ss[k] += __shfl_xor_sync(0xffffffffu, ss[k], o);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, n_warps = (blockDim.x + 31) >> 5;
-    __syncthreads(); /* part[] may still be read from a previous call */
-    if (lane == 0) part[warp] = v;
+    __syncthreads(); /* part[] and result[] may still be read from a previous call */
+    if (lane == 0)
+#pragma unroll
+        for (int k = 0; k < NV; k++) part[k][warp] = ss[k];
     __syncthreads();
-    double s = lane < n_warps ? part[lane] : 0.0; /* every warp sums the partials in registers */
-    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    return s;
+    if (warp == 0)
+#pragma unroll
+        for (int k = 0; k < NV; k++) {
+            double t = lane < n_warps ? part[k][lane] : 0.0;
+            for (int o = 16; o; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+            if (lane == 0) result[k] = powf((float)(t / dim) + eps, -0.5f);
+        }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < NV; k++) scale[k] = result[k];
 }
 
 static __device__ float rms_scale(const float *x, int dim, float eps) {
-    double ss = 0;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += (double)x[i] * x[i];
-    ss = block_sum(ss);
-    return powf((float)(ss / dim) + eps, -0.5f); /* pow, not rsqrt, as the reference */
+    double ss[1] = {0};
+    float s[1];
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss[0] += (double)x[i] * x[i];
+    block_rms<1>(ss, s, dim, eps);
+    return s[0];
 }
 
 /* Element i of a weight row, for table look-ups (embeddings). */
@@ -66,16 +83,18 @@ void gpu_embed(cudaStream_t st, const gpu_matrix *table, const int32_t *token, i
  * registers (value j of thread i is element i + j·blockDim.x), so each step
  * is one pass over registers and the row is read from memory once. */
 #define CHAIN_THREADS 1024
-#define CHAIN_VALUES 6
+#define CHAIN_MAX_VALUES 6 /* values a thread holds at most; kernels for 2, 3, 4 and 6 */
 
-static __device__ float chain_rms(const float *v, int dim, float eps) {
-    double ss = 0;
+template <int CHAIN_VALUES> static __device__ float chain_rms(const float *v, int dim, float eps) {
+    double ss[1] = {0};
+    float s[1];
 #pragma unroll
-    for (int j = 0; j < CHAIN_VALUES; j++) ss += (double)v[j] * v[j];
-    ss = block_sum(ss);
-    return powf((float)(ss / dim) + eps, -0.5f); /* pow, not rsqrt, as the reference */
+    for (int j = 0; j < CHAIN_VALUES; j++) ss[0] += (double)v[j] * v[j];
+    block_rms<1>(ss, s, dim, eps);
+    return s[0];
 }
 
+template <int CHAIN_VALUES>
 static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *h, gpu_row_chain ch, int dim, float eps) {
     const int64_t r = blockIdx.x;
     /* The norm weights do not depend on the kernel before: they are on their
@@ -98,17 +117,36 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
     }
     if (ch.moe_y) { /* the experts' weighted sum, then the two branches' norms */
         float ev[CHAIN_VALUES] = {0};
-        /* k outside, so each expert's loads of all of a thread's values are in flight together */
-        for (int k = 0; k < ch.K; k++) {
-            float wk = ch.moe_weights[r * ch.K + k];
-            const float *y = ch.moe_y + (r * ch.K + k) * dim;
+        /* several experts' loads in flight together (as registers allow), then their sums (k ascending) */
+        const int CHAIN_EXPERTS = CHAIN_VALUES <= 4 ? 4 : 2;
+        for (int k0 = 0; k0 < ch.K; k0 += CHAIN_EXPERTS) {
+            float wk[CHAIN_EXPERTS], yv[CHAIN_EXPERTS][CHAIN_VALUES];
 #pragma unroll
-            for (int j = 0; j < CHAIN_VALUES; j++) {
-                int i = threadIdx.x + j * blockDim.x;
-                if (i < dim) ev[j] += wk * y[i];
+            for (int kk = 0; kk < CHAIN_EXPERTS; kk++) {
+                const int k = k0 + kk;
+                const float *y = ch.moe_y + (r * ch.K + k) * dim;
+                wk[kk] = k < ch.K ? ch.moe_weights[r * ch.K + k] : 0.0f;
+#pragma unroll
+                for (int j = 0; j < CHAIN_VALUES; j++) {
+                    int i = threadIdx.x + j * blockDim.x;
+                    yv[kk][j] = k < ch.K && i < dim ? y[i] : 0.0f;
+                }
             }
+#pragma unroll
+            for (int kk = 0; kk < CHAIN_EXPERTS; kk++)
+#pragma unroll
+                for (int j = 0; j < CHAIN_VALUES; j++)
+                    if (k0 + kk < ch.K && threadIdx.x + j * blockDim.x < dim) ev[j] += wk[kk] * yv[kk][j];
         }
-        float so = chain_rms(ov, dim, eps), se = chain_rms(ev, dim, eps);
+        double ss[2] = {0, 0}; /* both branches' norms in one reduction */
+        float sc[2];
+#pragma unroll
+        for (int j = 0; j < CHAIN_VALUES; j++) {
+            ss[0] += (double)ov[j] * ov[j];
+            ss[1] += (double)ev[j] * ev[j];
+        }
+        block_rms<2>(ss, sc, dim, eps);
+        const float so = sc[0], se = sc[1];
 #pragma unroll
         for (int j = 0; j < CHAIN_VALUES; j++) {
             int i = threadIdx.x + j * blockDim.x;
@@ -116,7 +154,7 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
         }
     }
     if (ch.o) { /* the residual add */
-        float s = chain_rms(ov, dim, eps);
+        float s = chain_rms<CHAIN_VALUES>(ov, dim, eps);
 #pragma unroll
         for (int j = 0; j < CHAIN_VALUES; j++) {
             int i = threadIdx.x + j * blockDim.x;
@@ -127,7 +165,7 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
         }
     }
     if (!ch.n_out) return;
-    float s = chain_rms(hv, dim, eps);
+    float s = chain_rms<CHAIN_VALUES>(hv, dim, eps);
 #pragma unroll /* constant indices: the parameter struct is not copied to local memory */
     for (int k = 0; k < GPU_CHAIN_OUTS; k++) {
         if (k >= ch.n_out) break;
@@ -143,11 +181,18 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
     }
 }
 
-int gpu_row_chain_fits(int dim) { return dim > 0 && dim <= CHAIN_THREADS * CHAIN_VALUES; }
+int gpu_row_chain_fits(int dim) { return dim > 0 && dim <= CHAIN_THREADS * CHAIN_MAX_VALUES; }
 
 void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int rows, int dim, float eps) {
+    if (rows <= 0) return;
+    /* as many threads as fit (fewer, with more values each, measured slower), and only
+     * as many values per thread as the row needs: fewer registers, no spills */
     int threads = dim >= CHAIN_THREADS ? CHAIN_THREADS : (dim + 31) / 32 * 32;
-    if (rows > 0) gpu_launch(row_chain_kernel, rows, threads, st, h, *ch, dim, eps);
+    int values = (dim + threads - 1) / threads;
+    if (values <= 2) gpu_launch(row_chain_kernel<2>, rows, threads, st, h, *ch, dim, eps);
+    else if (values == 3) gpu_launch(row_chain_kernel<3>, rows, threads, st, h, *ch, dim, eps);
+    else if (values == 4) gpu_launch(row_chain_kernel<4>, rows, threads, st, h, *ch, dim, eps);
+    else gpu_launch(row_chain_kernel<CHAIN_MAX_VALUES>, rows, threads, st, h, *ch, dim, eps);
 }
 
 /* Rotate-half RoPE of one head held in v (hd floats), pairs (i, i + hd/2). */
