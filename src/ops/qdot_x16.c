@@ -128,6 +128,11 @@ static void matmul_group_scalar(g4_dtype t, const void *group, int64_t cols, con
 #define PREFETCH 2048
 #endif
 
+/* ... and blocks ahead for the scales, a stream of their own at the end of
+ * the group (decode measured ~3% faster with it on E2B Q4_0 and Q8_0; 32
+ * blocks ahead was no better). */
+#define SCALE_PREFETCH_BLOCKS 8
+
 #define VNNI512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
 
 static inline __m512i __attribute__((target(VNNI512), always_inline)) bcast(const int8_t *p) {
@@ -174,6 +179,7 @@ matmul_vnni(g4_dtype t, const uint8_t *codes0, int64_t group_bytes, int64_t nb, 
                 for (int k = 0; k < 8; k++) c[g][k] = _mm512_xor_si512(_mm512_loadu_si512(p + 64 * k), flip);
             }
             const uint16_t *scales = (const uint16_t *)(codes0 + g * group_bytes + nb * cb);
+            _mm_prefetch((const char *)(scales + (b + SCALE_PREFETCH_BLOCKS) * G4_X16_ROWS), _MM_HINT_T0);
             d[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(scales + b * G4_X16_ROWS)));
         }
 #pragma GCC unroll 8
