@@ -129,8 +129,8 @@ static void matmul_group_scalar(g4_dtype t, const void *group, int64_t cols, con
 #endif
 
 /* ... and blocks ahead for the scales, a stream of their own at the end of
- * the group (decode measured ~3% faster with it on E2B Q4_0 and Q8_0; 32
- * blocks ahead was no better). */
+ * the group, at decode (measured ~3% faster with it on E2B Q4_0 and Q8_0; 32
+ * blocks ahead was no better; prompts, compute-bound, are left alone). */
 #define SCALE_PREFETCH_BLOCKS 8
 
 #define VNNI512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
@@ -179,7 +179,7 @@ matmul_vnni(g4_dtype t, const uint8_t *codes0, int64_t group_bytes, int64_t nb, 
                 for (int k = 0; k < 8; k++) c[g][k] = _mm512_xor_si512(_mm512_loadu_si512(p + 64 * k), flip);
             }
             const uint16_t *scales = (const uint16_t *)(codes0 + g * group_bytes + nb * cb);
-            _mm_prefetch((const char *)(scales + (b + SCALE_PREFETCH_BLOCKS) * G4_X16_ROWS), _MM_HINT_T0);
+            if (T == 1) _mm_prefetch((const char *)(scales + (b + SCALE_PREFETCH_BLOCKS) * G4_X16_ROWS), _MM_HINT_T0);
             d[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(scales + b * G4_X16_ROWS)));
         }
 #pragma GCC unroll 8
@@ -217,6 +217,48 @@ matmul_vnni(g4_dtype t, const uint8_t *codes0, int64_t group_bytes, int64_t nb, 
         for (int i = 0; i < T; i++) _mm512_storeu_ps(y + g * G4_X16_ROWS + (int64_t)i * y_stride, acc[g * T + i]);
 }
 
+/* Q4_0 decode over four groups (64 rows) per pass: four streams from memory
+ * in flight instead of two (E2B Q4_0 decode +12-20%, docs/benchmarks.md;
+ * Q8_0, with twice the lines a block, gained nothing measurable). Too few
+ * registers to hold four groups' unpacked codes, so each group's are
+ * unpacked as its dot products use them: the same sums in the same order as
+ * matmul_vnni. */
+#define Q4_0_STREAMS 4
+static void __attribute__((target(VNNI512))) q4_0_x64_t1(const uint8_t *codes0, int64_t group_bytes, int64_t nb,
+                                                         const g4_block_q8a *x, float *y) {
+    const int64_t cb = codes_per_block(G4_DTYPE_Q4_0);
+    const __m512i low4 = _mm512_set1_epi8(15);
+    __m512 acc[Q4_0_STREAMS];
+#pragma GCC unroll 4
+    for (int g = 0; g < Q4_0_STREAMS; g++) acc[g] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const g4_block_q8a *xb = x + b;
+        __m512i w[8];
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) w[k] = bcast(xb->qs + 4 * k);
+        const __m512 dx = _mm512_set1_ps(xb->d);
+#pragma GCC unroll 4
+        for (int g = 0; g < Q4_0_STREAMS; g++) {
+            const uint8_t *p = codes0 + g * group_bytes + b * cb;
+            const uint16_t *scales = (const uint16_t *)(codes0 + g * group_bytes + nb * cb);
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) _mm_prefetch((const char *)p + PREFETCH + 64 * k, _MM_HINT_T0);
+            _mm_prefetch((const char *)(scales + (b + SCALE_PREFETCH_BLOCKS) * G4_X16_ROWS), _MM_HINT_T0);
+            __m512i s0 = _mm512_set1_epi32(-8 * xb->isum), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) { /* low nibbles: elements 4k.., high: 16+4k.. */
+                __m512i v = _mm512_loadu_si512(p + 64 * k);
+                s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(v, low4), w[k]);
+                s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), w[k + 4]);
+            }
+            __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(scales + b * G4_X16_ROWS)));
+            acc[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(d, dx), acc[g]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < Q4_0_STREAMS; g++) _mm512_storeu_ps(y + g * G4_X16_ROWS, acc[g]);
+}
+
 #define GROUP_FN(NAME, TYPE, G, T)                                                                                  \
     static void __attribute__((target(VNNI512))) NAME(const uint8_t *codes, int64_t group_bytes, int64_t nb,        \
                                                        const g4_block_q8a *x, float *y, int64_t y_stride) {         \
@@ -246,6 +288,9 @@ void g4_x16_matmul_groups(g4_dtype t, const void *groups, int n_groups, int64_t 
     }
     const g4_x16_kernels *f = g4_x16k_is_k(t) ? g4_x16k_kernels(t) : t == G4_DTYPE_Q4_0 ? &q4_0_kernels : &q8_0_kernels;
     int g = 0;
+    if (n == 1 && t == G4_DTYPE_Q4_0)
+        for (; g + Q4_0_STREAMS <= n_groups; g += Q4_0_STREAMS)
+            q4_0_x64_t1(w + g * group_bytes, group_bytes, nb, x, y + g * G4_X16_ROWS);
     if (n == 1)
         for (; g + 2 <= n_groups; g += 2) f->pair_token1(w + g * group_bytes, group_bytes, nb, x, y + g * G4_X16_ROWS, y_stride);
     for (; g < n_groups; g++) {

@@ -19,7 +19,7 @@ static float frand(void) { return (float)rand() / RAND_MAX * 2 - 1; }
  * of each row and token, in the scalar variant and the 512-bit one. */
 static void test_repacked(void) {
     const g4_dtype types[] = {G4_DTYPE_Q4_0, G4_DTYPE_Q8_0};
-    const int rows = 48, n_tok = 14; /* three groups: a pair and a single */
+    const int rows = 112, n_tok = 14; /* seven groups: at one token Q4_0 takes four, then a pair and a single */
     const int64_t n = 1568;
     float *wf = malloc(sizeof(float) * n), *deq = malloc(sizeof(float) * n), *deq2 = malloc(sizeof(float) * n);
     float *x = malloc(sizeof(float) * n * n_tok), *y = malloc(sizeof(float) * rows * n_tok);
@@ -46,7 +46,7 @@ static void test_repacked(void) {
         }
         for (int v = 0; v <= 3; v += 3) {
             if (g4_qdot_set_variant(v) != 0) continue;
-            /* 1 token (two groups at a time) and 13 (the 8-, 4- and 1-token paths) */
+            /* 1 token (four groups, then two, then one at a time) and 13 (the 8-, 4- and 1-token paths) */
             g4_x16_matmul_groups(t, packed, rows / 16, n, xq, 1, y, rows);
             g4_x16_matmul_groups(t, packed, rows / 16, n, xq + n / 32, n_tok - 1, y + rows, rows);
             g4_qdot_set_variant(0);
