@@ -223,9 +223,10 @@ matmul_vnni(g4_dtype t, const uint8_t *codes0, int64_t group_bytes, int64_t nb, 
  * registers to hold four groups' unpacked codes, so each group's are
  * unpacked as its dot products use them: the same sums in the same order as
  * matmul_vnni. */
-#define Q4_0_STREAMS 4
+#define Q4_0_STREAMS 4 /* the groups of g4_x16_kernels.quad_token1 */
 static void __attribute__((target(VNNI512))) q4_0_x64_t1(const uint8_t *codes0, int64_t group_bytes, int64_t nb,
-                                                         const g4_block_q8a *x, float *y) {
+                                                         const g4_block_q8a *x, float *y, int64_t y_stride) {
+    (void)y_stride; /* one token: one row of outputs */
     const int64_t cb = codes_per_block(G4_DTYPE_Q4_0);
     const __m512i low4 = _mm512_set1_epi8(15);
     __m512 acc[Q4_0_STREAMS];
@@ -273,8 +274,8 @@ GROUP_FN(q8_0_x16_t4, G4_DTYPE_Q8_0, 1, 4)
 GROUP_FN(q8_0_x16_t1, G4_DTYPE_Q8_0, 1, 1)
 GROUP_FN(q8_0_x32_t1, G4_DTYPE_Q8_0, 2, 1)
 
-static const g4_x16_kernels q4_0_kernels = {q4_0_x16_t8, q4_0_x16_t4, q4_0_x16_t1, q4_0_x32_t1},
-                            q8_0_kernels = {q8_0_x16_t8, q8_0_x16_t4, q8_0_x16_t1, q8_0_x32_t1};
+static const g4_x16_kernels q4_0_kernels = {q4_0_x16_t8, q4_0_x16_t4, q4_0_x16_t1, q4_0_x32_t1, q4_0_x64_t1},
+                            q8_0_kernels = {q8_0_x16_t8, q8_0_x16_t4, q8_0_x16_t1, q8_0_x32_t1, NULL};
 
 void g4_x16_matmul_groups(g4_dtype t, const void *groups, int n_groups, int64_t cols, const g4_block_q8a *x, int n,
                           float *y, int64_t y_stride) {
@@ -288,9 +289,8 @@ void g4_x16_matmul_groups(g4_dtype t, const void *groups, int n_groups, int64_t 
     }
     const g4_x16_kernels *f = g4_x16k_is_k(t) ? g4_x16k_kernels(t) : t == G4_DTYPE_Q4_0 ? &q4_0_kernels : &q8_0_kernels;
     int g = 0;
-    if (n == 1 && t == G4_DTYPE_Q4_0)
-        for (; g + Q4_0_STREAMS <= n_groups; g += Q4_0_STREAMS)
-            q4_0_x64_t1(w + g * group_bytes, group_bytes, nb, x, y + g * G4_X16_ROWS);
+    if (n == 1 && f->quad_token1)
+        for (; g + 4 <= n_groups; g += 4) f->quad_token1(w + g * group_bytes, group_bytes, nb, x, y + g * G4_X16_ROWS, y_stride);
     if (n == 1)
         for (; g + 2 <= n_groups; g += 2) f->pair_token1(w + g * group_bytes, group_bytes, nb, x, y + g * G4_X16_ROWS, y_stride);
     for (; g < n_groups; g++) {

@@ -356,7 +356,7 @@ GROUP_FN(q6_K_x16_t1, q6_K_vnni, 1, 1)
 GROUP_FN(q6_K_x32_t1, q6_K_vnni, 2, 1)
 
 const g4_x16_kernels *g4_x16k_kernels(g4_dtype t) {
-    static const g4_x16_kernels q4_K = {q4_K_x16_t8, q4_K_x16_t4, q4_K_x16_t1, q4_K_x32_t1},
-                                q6_K = {q6_K_x16_t8, q6_K_x16_t4, q6_K_x16_t1, q6_K_x32_t1};
+    static const g4_x16_kernels q4_K = {q4_K_x16_t8, q4_K_x16_t4, q4_K_x16_t1, q4_K_x32_t1, NULL},
+                                q6_K = {q6_K_x16_t8, q6_K_x16_t4, q6_K_x16_t1, q6_K_x32_t1, NULL};
     return t == G4_DTYPE_Q4_K ? &q4_K : t == G4_DTYPE_Q6_K ? &q6_K : NULL;
 }

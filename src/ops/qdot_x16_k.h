@@ -50,9 +50,10 @@ typedef void (*g4_x16_group_fn)(const uint8_t *group, int64_t group_bytes, int64
                                 float *y, int64_t y_stride);
 
 /* The 512-bit kernels of a type: one group by 8, 4 or 1 tokens, and two
- * consecutive groups by one token (decode). */
+ * (or, where it pays, four: NULL otherwise) consecutive groups by one token
+ * (decode: more streams from memory in flight). */
 typedef struct g4_x16_kernels {
-    g4_x16_group_fn tokens8, tokens4, token1, pair_token1;
+    g4_x16_group_fn tokens8, tokens4, token1, pair_token1, quad_token1;
 } g4_x16_kernels;
 
 const g4_x16_kernels *g4_x16k_kernels(g4_dtype t);
