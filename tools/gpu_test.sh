@@ -7,7 +7,7 @@
 # transformers' bf16 run, synthetic models of every weight type, K-quant
 # and Q4_1/Q5_0/Q5_1 GGUF files against the CPU on the same weights),
 # tests/cuda/test_attention.cu (tensor-core attention pinned to the float32
-# kernel), and greedy
+# kernel), tests/cuda/test_gemv.cu (the decode GEMV's row splits), and greedy
 # generation CPU vs GPU through the CLI. Prints a summary; exits non-zero on
 # any failure.
 #   sh tools/gpu_test.sh [BUILD_DIR] [LOG_DIR]
@@ -40,6 +40,7 @@ rm -rf "$f32"
 
 step gpu-paths "$B/tests/cuda/test_gpu" tests/fixtures
 step tensor-core-attention "$B/tests/cuda/test_attention"
+step decode-gemv "$B/tests/cuda/test_gemv"
 
 same_greedy() {
     for f in dense e-like moe dense-bf16 e-like-bf16 moe-bf16; do

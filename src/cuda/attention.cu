@@ -13,7 +13,8 @@
 #include <string.h>
 
 #define ATTN_WARPS 4
-#define ATTN_SPLIT_KEYS 32 /* fewest keys worth a block of their own */
+#define ATTN_SPLIT_KEYS 8 /* fewest keys worth a block of their own (G4_ATTN_SPLIT_KEYS) */
+#define ATTN_MAX_SPLITS 512
 
 /* The keys of (token, head) pair bh, split s of S: this block's share of the
  * window [first, p], merged with the other splits' by the last to finish. */
@@ -30,7 +31,7 @@ static __global__ void __launch_bounds__(ATTN_WARPS * 32)
     /* at least ATTN_SPLIT_KEYS keys a split: short windows use fewer of the S blocks */
     const int64_t len = p - first + 1;
     int64_t chunk = (len + S - 1) / S;
-    if (chunk < ATTN_SPLIT_KEYS) chunk = ATTN_SPLIT_KEYS;
+    if (chunk < sp.min_keys) chunk = sp.min_keys;
     const int used = (int)((len + chunk - 1) / chunk);
     if (split >= used) return;
     const int64_t kbeg = first + split * chunk, kend = kbeg + chunk - 1 < p ? kbeg + chunk - 1 : p;
@@ -104,21 +105,29 @@ static __global__ void __launch_bounds__(ATTN_WARPS * 32)
     __syncthreads();
     if (!sm_last) return;
     __threadfence();
+    /* the merge: warp 0 finds the splits' common maximum, weights and denominator (a lane per
+     * split), then every thread sums its dimensions' partial sums, whose loads are independent */
+    __shared__ float sm_f[ATTN_MAX_SPLITS], sm_L;
     const float *all = sp.part + (int64_t)bh * S * (hd + 2);
-    float MM = -INFINITY, LL = 0;
-    for (int s = 0; s < used; s++)
-        if (__ldcg(all + s * (hd + 2) + hd + 1) > 0) MM = fmaxf(MM, __ldcg(all + s * (hd + 2) + hd));
-    for (int s = 0; s < used; s++) {
-        float ls = __ldcg(all + s * (hd + 2) + hd + 1);
-        if (ls > 0) LL += ls * expf(__ldcg(all + s * (hd + 2) + hd) - MM);
+    if (warp == 0) {
+        float MM = -INFINITY, LL = 0;
+        for (int s = lane; s < used; s += 32)
+            if (__ldcg(all + s * (hd + 2) + hd + 1) > 0) MM = fmaxf(MM, __ldcg(all + s * (hd + 2) + hd));
+        for (int k = 16; k; k >>= 1) MM = fmaxf(MM, __shfl_xor_sync(0xffffffffu, MM, k));
+        for (int s = lane; s < used; s += 32) {
+            float ls = __ldcg(all + s * (hd + 2) + hd + 1);
+            sm_f[s] = ls > 0 ? expf(__ldcg(all + s * (hd + 2) + hd) - MM) : 0.0f; /* a split with no keys adds nothing */
+            LL += ls * sm_f[s];
+        }
+        for (int k = 16; k; k >>= 1) LL += __shfl_xor_sync(0xffffffffu, LL, k);
+        if (lane == 0) sm_L = LL;
     }
+    __syncthreads();
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float acc_d = 0;
-        for (int s = 0; s < used; s++) {
-            float ls = __ldcg(all + s * (hd + 2) + hd + 1);
-            if (ls > 0) acc_d += __ldcg(all + s * (hd + 2) + d) * expf(__ldcg(all + s * (hd + 2) + hd) - MM);
-        }
-        o[d] = acc_d / LL;
+#pragma unroll 4
+        for (int s = 0; s < used; s++) acc_d += __ldcg(all + s * (hd + 2) + d) * sm_f[s];
+        o[d] = acc_d / sm_L;
     }
 }
 
@@ -127,7 +136,8 @@ static __global__ void __launch_bounds__(ATTN_WARPS * 32)
  * pairs than target, so pairs · S < 2 · target: the scratch's size. */
 static int attention_splits(const gpu_attn_split *sp, int pairs, int hd) {
     if (!sp || !sp->part || pairs >= sp->target || hd > sp->max_hd) return 1;
-    return (sp->target + pairs - 1) / pairs;
+    int s = (sp->target + pairs - 1) / pairs;
+    return s < ATTN_MAX_SPLITS ? s : ATTN_MAX_SPLITS;
 }
 
 void gpu_attention(cudaStream_t st, const float *q, int n, int n_heads, int hd, const gpu_kv_layer *kv, int window,
@@ -136,6 +146,7 @@ void gpu_attention(cudaStream_t st, const float *q, int n, int n_heads, int hd, 
     gpu_attn_split sp;
     memset(&sp, 0, sizeof sp);
     if (split) sp = *split;
+    if (sp.min_keys < 1) sp.min_keys = ATTN_SPLIT_KEYS;
     dim3 grid(n * n_heads, attention_splits(split, n * n_heads, hd)), block(ATTN_WARPS * 32);
     switch (hd / 32) {
     case 1: gpu_launch(attention_kernel<1>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out, sp); break;

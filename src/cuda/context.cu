@@ -62,6 +62,9 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
     c->n_ctx = n_ctx;
     c->n_batch = n_batch;
     c->gemm_min_rows = gpu_gemm_min_rows();
+    const char *pf = getenv("G4_ATTN_PREFETCH_KEYS"); /* tuning */
+    c->attn_prefetch_keys = pf ? atoi(pf) : GPU_ATTN_PREFETCH_KEYS;
+    c->gemv_fill = GPU_GEMV_FILL;
     const char *graphs = getenv("G4_GPU_GRAPHS");
     c->use_graphs = !graphs || atoi(graphs) != 0;
     c->profile = gpu_profile_new();
@@ -149,6 +152,8 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
     gpu_attn_split *sp = &c->attn_split;
     const char *split = getenv("G4_ATTN_SPLIT"); /* 0: one block per (token, head) (A/B timing) */
     sp->target = !split || atoi(split) ? 2 * sms : 0;
+    const char *keys = getenv("G4_ATTN_SPLIT_KEYS"); /* tuning: fewest keys per split */
+    sp->min_keys = keys ? atoi(keys) : 0;
     for (int l = 0; l < cfg->n_layers; l++)
         if (cfg->layer[l].head_dim > sp->max_hd) sp->max_hd = cfg->layer[l].head_dim;
     if (sms) {

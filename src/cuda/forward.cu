@@ -197,6 +197,9 @@ static int attention_block(g4_gpu_context *c, int l, int n, g4_error *err) {
     r.eps = cfg->rms_eps;
     int window = lc->attn == G4_ATTN_SLIDING ? cfg->sliding_window : 0;
     const gpu_kv_layer *kv = &c->kv[lc->kv_source];
+    r.attn_kv = *kv;
+    r.window = window;
+    r.prefetch_keys = c->attn_prefetch_keys;
     /* a prompt chunk large enough for the tensor cores (the same switch as the matmuls; float32
      * models keep float32 attention, as their matmuls keep SGEMM): cuBLAS where the scores fit,
      * else the flash-style kernel */

@@ -28,6 +28,7 @@ typedef struct gemv_args {
     const int *matrix; /* grouped: the matrix of the stack for each item; NULL: matrix 0 */
     int64_t glu_up_row; /* gated (GLU): row r's partner is row r + glu_up_row of w[1] */
     int split;          /* warps per output row (launch_dt chooses) */
+    int fill;           /* % of the device's resident warps a launch should have (0: no target) */
     const float *x;
     int64_t x_stride;
     int x_div;
@@ -134,7 +135,7 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int split = a.split, part = warp % split;
     int64_t row = (int64_t)blockIdx.x * (GEMV_WARPS / split) + warp / split;
-    const bool live = row < a.row_end[a.n_mats - 1]; /* uniform over the block when split > 1 */
+    const bool live = row < a.row_end[a.n_mats - 1]; /* a dead row's warps still meet the block's barrier */
     int m = 0;
     while (live && row >= a.row_end[m]) m++;
     if (live && m) row -= a.row_end[m - 1];
@@ -147,7 +148,7 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
             asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)w.data + row * bytes + off));
     }
     gpu_pdl_wait();
-    if (!live) return;
+    if (!live && split == 1) return;
     const int item0 = blockIdx.y * NT;
     const int n_items = a.n - item0 < NT ? a.n - item0 : NT;
     const int64_t mat = a.matrix ? a.matrix[item0] : 0;
@@ -160,7 +161,7 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = acc_u[t] = 0;
 #pragma unroll 2
-    for (int64_t c = (int64_t)(part * 32 + lane) * CH; c < w.cols; c += (int64_t)split * 32 * CH) {
+    for (int64_t c = (int64_t)(part * 32 + lane) * CH; live && c < w.cols; c += (int64_t)split * 32 * CH) {
         float wv[CH], uv[GLU ? CH : 1];
         load_weights<DT>(w, base + c, wv);
         if (GLU) load_weights<DT>(u, ubase + c, uv);
@@ -185,18 +186,18 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
             acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], o);
             if (GLU) acc_u[t] += __shfl_xor_sync(0xffffffffu, acc_u[t], o);
         }
-    if (split > 1) { /* one row per block: warp 0 adds the others' parts, in warp order */
+    if (split > 1) { /* a row's first warp adds the others' parts, in warp order */
         __shared__ float partial[GEMV_WARPS][2 * NT];
         if (lane == 0)
             for (int t = 0; t < NT; t++) { partial[warp][2 * t] = acc[t]; partial[warp][2 * t + 1] = acc_u[t]; }
         __syncthreads();
-        if (warp) return;
+        if (part) return;
         for (int t = 0; t < NT; t++) {
             acc[t] = acc_u[t] = 0;
-            for (int p = 0; p < split; p++) { acc[t] += partial[p][2 * t]; acc_u[t] += partial[p][2 * t + 1]; }
+            for (int p = 0; p < split; p++) { acc[t] += partial[warp + p][2 * t]; acc_u[t] += partial[warp + p][2 * t + 1]; }
         }
     }
-    if (lane) return;
+    if (lane || !live) return;
 #pragma unroll
     for (int t = 0; t < NT; t++)
         if (t < n_items) a.y[m][(int64_t)(item0 + t) * a.y_stride[m] + row] = GLU ? gelu_tanh(acc[t]) * acc_u[t] : acc[t];
@@ -226,11 +227,25 @@ static void gemv_output(gemv_args *a, const gpu_matrix *w, int64_t rows, float *
 #define GEMV_SPLIT_ROWS 1024
 
 /* Tuning switches (read at each launch; captured graphs keep what they saw):
- * G4_GEMV_SPLIT_ROWS, G4_GEMV_SPLIT_ALL_ITEMS — which launches get several
- * warps per row; G4_GEMV_PREFETCH — lines of its row a warp prefetches. */
+ * G4_GEMV_SPLIT_ROWS, G4_GEMV_SPLIT_ALL_ITEMS, G4_GEMV_FILL — which launches
+ * get several warps per row; G4_GEMV_PREFETCH — lines of its row a warp
+ * prefetches. */
 static int64_t env_or(const char *name, int64_t fallback) {
     const char *s = getenv(name);
     return s ? atoll(s) : fallback;
+}
+
+/* Warps resident on the device at full occupancy (0 if it cannot be queried). */
+static int64_t resident_warps(void) {
+    static int64_t warps = -1;
+    if (warps < 0) {
+        int sms = 0, per_sm = 0;
+        if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess ||
+            cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxThreadsPerMultiProcessor, 0) != cudaSuccess)
+            sms = per_sm = 0;
+        warps = (int64_t)sms * per_sm / 32;
+    }
+    return warps;
 }
 
 static dim3 gemv_plan(gemv_args *a, int nt) {
@@ -239,6 +254,14 @@ static dim3 gemv_plan(gemv_args *a, int nt) {
     /* rows of all items: a grouped launch of 8 experts has 8 times the rows */
     int64_t work_rows = rows * (env_or("G4_GEMV_SPLIT_ALL_ITEMS", 1) ? col_blocks : 1);
     a->split = work_rows < env_or("G4_GEMV_SPLIT_ROWS", GEMV_SPLIT_ROWS) ? GEMV_WARPS : 1;
+    int64_t target = env_or("G4_GEMV_FILL", a->fill) * resident_warps() / 100;
+    if (target > 0 && a->split == 1) {
+        /* too few rows to fill the device at a warp each: share rows among warps while every
+         * warp still gets at least two 16-byte steps of its row */
+        int elems = a->w[0].dtype == G4_DTYPE_BF16 || a->w[0].dtype == G4_DTYPE_F32 ? 8 : 32;
+        int64_t steps = a->w[0].cols / (32 * elems);
+        while (a->split < GEMV_WARPS && work_rows * a->split < target && steps >= 4 * a->split) a->split *= 2;
+    }
     int rows_per_block = GEMV_WARPS / a->split;
     return dim3((unsigned)((rows + rows_per_block - 1) / rows_per_block), (unsigned)col_blocks);
 }
@@ -287,7 +310,8 @@ template <int DT> static void launch_glu(cudaStream_t st, const gemv_args &a, in
     else launch_dt<DT, 0, 0>(st, a, nt);
 }
 
-static int launch_gemv(g4_gpu_context *c, const gemv_args &a, int nt, g4_error *err, int glu = 0) {
+static int launch_gemv(g4_gpu_context *c, gemv_args a, int nt, g4_error *err, int glu = 0) {
+    a.fill = c->gemv_fill;
     switch ((int)a.w[0].dtype) {
     case G4_DTYPE_F32: launch_glu<G4_DTYPE_F32>(c->stream, a, nt, glu); break;
     case G4_DTYPE_BF16: launch_glu<G4_DTYPE_BF16>(c->stream, a, nt, glu); break;

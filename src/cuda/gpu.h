@@ -94,6 +94,7 @@ typedef struct gpu_attn_split {
     int *count;     /* [target] (only pairs fewer than target split), zero between launches */
     int target;     /* blocks to aim for: two per SM */
     int max_hd;
+    int min_keys;   /* fewest keys a split takes (0: the kernel's default) */
 } gpu_attn_split;
 
 typedef struct gpu_profile gpu_profile;
@@ -115,6 +116,8 @@ struct g4_gpu_context {
     g4_gpu_model *gm;
     int n_seq, n_ctx, n_batch;
     int gemm_min_rows;        /* products of at least this many rows go to cuBLAS */
+    int attn_prefetch_keys;   /* decode: older keys asked into L2 before attention (0: none) */
+    int gemv_fill;            /* % of the resident warps a decode GEMV aims for (GPU_GEMV_FILL) */
     int *n_past;              /* [n_seq] */
     int *seq_new;             /* [n_seq] scratch */
     gpu_kv_layer *kv;         /* [L]; KV-shared layers have k = v = NULL */
@@ -260,6 +263,13 @@ void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int r
 /* After the q/k/v products: q = RoPE(q_norm(q)) in place, and unless k_raw is
  * NULL (KV-shared layers) K = RoPE(k_norm(k_raw)), V = rmsnorm(v_raw) (no
  * weight) into each token's cache slot; one launch. */
+/* A decode GEMV whose rows would not give half the device's resident warps
+ * one warp each shares each row among 2-8 warps (H100, interleaved: E2B
+ * 313 → 364 t/s, E4B 200 → 215, 26B-A4B 241 → 246, 31B unchanged; 75% and
+ * 100% were no better, and 200% slowed the 26B-A4B, whose dense MLP shares the
+ * GPU with the experts). */
+#define GPU_GEMV_FILL 50
+#define GPU_ATTN_PREFETCH_KEYS 256 /* a decode step's older keys asked into L2 early, at most */
 typedef struct gpu_qk_rope {
     float *q;
     int n_heads, n_kv, hd, n_pairs;
@@ -268,6 +278,11 @@ typedef struct gpu_qk_rope {
     const int32_t *pos, *seq;
     gpu_kv_layer kv;
     float eps;
+    /* decode: the older keys attention will read (the layer's cache, `window`
+     * positions, at most prefetch_keys), asked for into L2 before this kernel
+     * waits for the q/k/v product */
+    gpu_kv_layer attn_kv;
+    int window, prefetch_keys;
 } gpu_qk_rope;
 void gpu_qk_rope_run(cudaStream_t st, const gpu_qk_rope *a, int n);
 /* split: scratch for splitting the keys of few (token, head) pairs; NULL: one block per pair. */

@@ -233,9 +233,31 @@ static __device__ void kv_write(int b, const gpu_qk_rope &a) {
     rope_head(kd, hd, a.inv_freq, a.n_pairs, a.pos[t]);
 }
 
+/* Decode (one token): the cache rows at positions [first, p) that attention
+ * reads next, into L2 while the q/k/v product still runs. They were written
+ * by earlier steps, and pos and seq by this step's upload before its first
+ * kernel, so none of it waits for the kernel before; row p (this kernel's
+ * own write) is not asked for. */
+static __device__ void prefetch_keys(const gpu_qk_rope &a) {
+    const gpu_kv_layer &kv = a.attn_kv;
+    const int64_t p = a.pos[0];
+    int64_t first = p - a.prefetch_keys;
+    if (a.window && p - a.window + 1 > first) first = p - a.window + 1;
+    if (first < 0) first = 0;
+    const int64_t lines = (kv.row_size + 31) / 32, base = (int64_t)a.seq[0] * kv.rows; /* 128-byte lines a row */
+    const int64_t total = (p - first) * lines;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t key = first + i / lines, slot = kv.ring ? key % kv.ring : key;
+        const int64_t off = (base + slot) * kv.row_size + (i % lines) * 32;
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(kv.k + off));
+        if (kv.v != kv.k) asm volatile("prefetch.global.L2 [%0];" ::"l"(kv.v + off));
+    }
+}
+
 /* The first n·n_heads blocks do q, the rest k/v (one launch for both). */
 static __global__ void qk_rope_kernel(gpu_qk_rope a, int n) {
     int b = blockIdx.x;
+    if (n == 1 && a.prefetch_keys > 0) prefetch_keys(a);
     gpu_pdl_wait();
     if (b < n * a.n_heads) q_norm_rope(b, a.q, a.n_heads, a.hd, a.q_norm, a.inv_freq, a.n_pairs, a.pos, a.eps);
     else kv_write(b - n * a.n_heads, a);

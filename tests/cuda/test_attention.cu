@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <vector>
 
 static int failures;
@@ -133,13 +134,16 @@ static void run_decode(int hd, int window, int n) {
     kv.k = dk;
     kv.v = dv;
     gpu_attn_split sp;
+    memset(&sp, 0, sizeof sp);
     sp.target = 264; /* as context.cu sizes it for an H100's 132 SMs */
     sp.max_hd = 512;
     cudaMalloc(&sp.part, sizeof(float) * 2 * sp.target * (sp.max_hd + 2));
     cudaMalloc(&sp.count, sizeof(int) * sp.target);
     cudaMemset(sp.count, 0, sizeof(int) * sp.target);
-    for (int split = 0; split < 2; split++)
+    /* one block per pair; splits of at least 32 keys (the default); of at least 4 (up to 32 splits a pair) */
+    for (int split = 0; split < 3; split++)
         for (int rep = 0; rep < 2; rep++) { /* twice: the counters must be back at zero */
+            sp.min_keys = split == 2 ? 4 : 0;
             cudaMemset(o, 0, qb);
             gpu_attention(0, dq, n, n_heads, hd, &kv, window, dpos, dseq, o, split ? &sp : NULL);
             std::vector<float> a(q.size());
@@ -153,7 +157,8 @@ static void run_decode(int hd, int window, int n) {
             int ok = e == cudaSuccess && worst <= 5e-5;
             failures += !ok;
             printf("%s decode %s hd %3d window %3d tokens %d (run %d): max|dout| vs double %.2e%s\n", ok ? "ok  " : "FAIL",
-                   split ? "split " : "single", hd, window, n, rep + 1, worst, e == cudaSuccess ? "" : cudaGetErrorString(e));
+                   split == 2 ? "split4" : split ? "split " : "single", hd, window, n, rep + 1, worst,
+                   e == cudaSuccess ? "" : cudaGetErrorString(e));
         }
     cudaFree(sp.part); cudaFree(sp.count);
     cudaFree(dq); cudaFree(dk); cudaFree(dv); cudaFree(o); cudaFree(dpos); cudaFree(dseq);
