@@ -25,15 +25,24 @@ static void input_norm(const g4_model *m, int l, g4_state *s, int n) {
     for (int t = 0; t < n; t++) g4_rmsnorm(s->x + (int64_t)t * D, s->h + (int64_t)t * D, m->w.layer[l].input_norm, D, m->cfg.rms_eps);
 }
 
-/* Projects K and V for the batch from the normed input s->x and writes them
+/* The products of s->x that layer l needs: q if with_q, and K and V (one
+ * parallel job for all of them). */
+static void project(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n, int with_q) {
+    const g4_layer_config *lc = &m->cfg.layer[l];
+    const g4_layer_weights *lw = &m->w.layer[l];
+    const g4_tensor *w[3] = {&lw->q_proj, &lw->k_proj, &lw->v_proj};
+    float *y[3] = {s->q, s->k, s->v};
+    int k = lc->k_eq_v ? 2 : 3;
+    g4_matmul_multi(pool, w + !with_q, k - !with_q, s->x, n, y + !with_q);
+    if (lc->k_eq_v) memcpy(s->v, s->k, sizeof(float) * (size_t)n * lc->n_kv_heads * lc->head_dim); /* V = raw K, before k_norm and RoPE */
+}
+
+/* Normalises K (with RoPE) and V, projected by project(), and writes them
  * into each token's sequence cache at the slot of its position. */
-static void write_kv(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b) {
+static void store_kv(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, const g4_batch *b) {
     const g4_layer_config *lc = &m->cfg.layer[l];
     const g4_layer_weights *lw = &m->w.layer[l];
     int hd = lc->head_dim, n_kv = lc->n_kv_heads, kv_dim = n_kv * hd;
-    g4_matmul(pool, &lw->k_proj, s->x, b->n, s->k);
-    if (lc->k_eq_v) memcpy(s->v, s->k, sizeof(float) * (size_t)b->n * kv_dim); /* V = raw K, before k_norm and RoPE */
-    else g4_matmul(pool, &lw->v_proj, s->x, b->n, s->v);
     for (int t = 0; t < b->n; t++) {
         float *k = s->k + (int64_t)t * kv_dim, *v = s->v + (int64_t)t * kv_dim;
         norm_rope_heads(k, n_kv, hd, lw->k_norm, m->cfg.rms_eps, lw, lc, b->pos[t]);
@@ -113,7 +122,8 @@ static void attend(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_th
 
 void g4_attention_write_kv(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b) {
     input_norm(m, l, s, b->n);
-    write_kv(m, l, kv, s, pool, b);
+    project(m, l, s, pool, b->n, 0);
+    store_kv(m, l, kv, s, b);
 }
 
 void g4_attention_block(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, g4_threadpool *pool, const g4_batch *b,
@@ -124,10 +134,12 @@ void g4_attention_block(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, 
     int D = c->hidden_size, hd = lc->head_dim, q_dim = c->n_heads * hd;
 
     input_norm(m, l, s, b->n);
-    g4_matmul(pool, &lw->q_proj, s->x, b->n, s->q);
-    for (int t = 0; t < b->n; t++) norm_rope_heads(s->q + (int64_t)t * q_dim, c->n_heads, hd, lw->q_norm, c->rms_eps, lw, lc, b->pos[t]);
     /* KV-shared layers read their source's cache */
-    if (lc->kv_source == l && !kv_written) write_kv(m, l, kv, s, pool, b);
+    int own_kv = lc->kv_source == l && !kv_written;
+    if (own_kv) project(m, l, s, pool, b->n, 1);
+    else g4_matmul(pool, &lw->q_proj, s->x, b->n, s->q);
+    for (int t = 0; t < b->n; t++) norm_rope_heads(s->q + (int64_t)t * q_dim, c->n_heads, hd, lw->q_norm, c->rms_eps, lw, lc, b->pos[t]);
+    if (own_kv) store_kv(m, l, kv, s, b);
 
     attend(m, l, kv, s, pool, b);
 

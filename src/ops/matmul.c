@@ -174,6 +174,46 @@ static void x16_matmul_groups(void *p, int begin, int end, int thread) {
                          j->n, j->y + (int64_t)begin * G4_X16_ROWS, out);
 }
 
+/* Groups of 16 rows taken by the threads a few at a time (four, the one-token
+ * kernel's unit, or an eighth of a thread's share if more), not half each. */
+static void run_groups(g4_threadpool *pool, int groups, g4_range_fn fn, void *job) {
+    int grain = groups / (8 * g4_threadpool_size(pool)) / 4 * 4;
+    g4_parallel_for_shared(pool, groups, grain > 4 ? grain : 4, fn, job);
+}
+
+/* Several repacked matrices: item i is group i of their groups laid end to end. */
+typedef struct {
+    matmul_job mat[G4_MATMUL_MULTI];
+    int first[G4_MATMUL_MULTI + 1]; /* each matrix's first item */
+    int k;
+} multi_job;
+
+static void x16_multi_groups(void *p, int begin, int end, int thread) {
+    const multi_job *j = p;
+    for (int i = 0; i < j->k; i++) {
+        int b = begin > j->first[i] ? begin : j->first[i], e = end < j->first[i + 1] ? end : j->first[i + 1];
+        if (b < e) x16_matmul_groups((void *)&j->mat[i], b - j->first[i], e - j->first[i], thread);
+    }
+}
+
+void g4_matmul_multi(g4_threadpool *pool, const g4_tensor *const *W, int k, const float *x, int n, float *const *y) {
+    int64_t in = W[0]->shape[1];
+    int fused = k <= G4_MATMUL_MULTI && in % 32 == 0;
+    for (int i = 0; i < k; i++) fused &= W[i]->repacked && W[i]->dtype == W[0]->dtype && W[i]->shape[1] == in;
+    g4_block_q8a *xq = fused ? g4_threadpool_scratch(pool, sizeof *xq * (size_t)(in / 32) * (size_t)n) : NULL;
+    if (!xq) {
+        for (int i = 0; i < k; i++) g4_matmul(pool, W[i], x, n, y[i]);
+        return;
+    }
+    for (int t = 0; t < n; t++) g4_quantize_activations(x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
+    multi_job job = {.k = k};
+    for (int i = 0; i < k; i++) {
+        job.mat[i] = (matmul_job){W[i], NULL, xq, y[i], n};
+        job.first[i + 1] = job.first[i] + (int)(W[i]->shape[0] / G4_X16_ROWS);
+    }
+    run_groups(pool, job.first[k], x16_multi_groups, &job);
+}
+
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y) {
     int64_t in = W->shape[1];
     /* Quantised weights: activations to 8 bits once, then integer dots
@@ -184,7 +224,7 @@ void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, f
         for (int t = 0; t < n; t++) g4_quantize_activations(x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
         matmul_job qjob = {W, NULL, xq, y, n};
         if (W->repacked) {
-            g4_parallel_for(pool, (int)(W->shape[0] / G4_X16_ROWS), x16_matmul_groups, &qjob);
+            run_groups(pool, (int)(W->shape[0] / G4_X16_ROWS), x16_matmul_groups, &qjob);
             return;
         }
         g4_parallel_for(pool, (int)W->shape[0], qmatmul_rows, &qjob);

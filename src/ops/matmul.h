@@ -10,6 +10,13 @@
  * block type (those with an integer kernel go through src/ops/qdot.c). */
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y);
 
+/* y[i] = x · W[i]ᵀ for up to G4_MATMUL_MULTI matrices that read the same
+ * activations (q/k/v, gate/up). Repacked matrices of one type share one
+ * quantisation of x and one parallel job, so the threads meet once instead
+ * of once a matrix; each y[i] is what g4_matmul gives. */
+#define G4_MATMUL_MULTI 3
+void g4_matmul_multi(g4_threadpool *pool, const g4_tensor *const *W, int k, const float *x, int n, float *const *y);
+
 /* Dot product of row `row` of W with x (length in). */
 /* Σ a[i]·b[i] over float32 vectors. */
 float g4_dot_f32(const float *a, const float *b, int64_t n);

@@ -20,6 +20,8 @@ struct g4_threadpool {
     g4_range_fn fn;
     void *ctx;
     int n_items;
+    int grain;        /* > 0: threads take `grain` items at a time from `next` */
+    atomic_int next;
     atomic_uint generation; /* bumped for every job so workers see new work */
     atomic_int pending;     /* workers still running the current job */
     atomic_int sleepers;    /* workers blocked on work_ready */
@@ -36,6 +38,10 @@ typedef struct {
 
 static void run_chunk(g4_threadpool *p, int index) {
     long n = p->n_items, t = p->n_threads;
+    if (p->grain > 0) {
+        for (int b; (b = atomic_fetch_add(&p->next, p->grain)) < n;) p->fn(p->ctx, b, b + p->grain < n ? b + p->grain : (int)n, index);
+        return;
+    }
     int begin = (int)(n * index / t), end = (int)(n * (index + 1) / t);
     if (begin < end) p->fn(p->ctx, begin, end, index);
 }
@@ -118,12 +124,14 @@ void *g4_threadpool_scratch(g4_threadpool *p, size_t bytes) {
 
 int g4_threadpool_size(const g4_threadpool *p) { return p ? p->n_threads : 1; }
 
-void g4_parallel_for(g4_threadpool *p, int n, g4_range_fn fn, void *ctx) {
+static void parallel_for(g4_threadpool *p, int n, int grain, g4_range_fn fn, void *ctx) {
     if (n <= 0) return;
     if (!p || p->n_threads == 1 || n == 1) { fn(ctx, 0, n, 0); return; }
     p->fn = fn;
     p->ctx = ctx;
     p->n_items = n;
+    p->grain = grain;
+    atomic_store(&p->next, 0);
     atomic_store(&p->pending, p->n_threads - 1);
     atomic_fetch_add(&p->generation, 1); /* publishes the job (sequentially consistent) */
     if (atomic_load(&p->sleepers)) {
@@ -140,4 +148,10 @@ void g4_parallel_for(g4_threadpool *p, int n, g4_range_fn fn, void *ctx) {
         atomic_store(&p->waiting, 0);
         pthread_mutex_unlock(&p->lock);
     }
+}
+
+void g4_parallel_for(g4_threadpool *p, int n, g4_range_fn fn, void *ctx) { parallel_for(p, n, 0, fn, ctx); }
+
+void g4_parallel_for_shared(g4_threadpool *p, int n, int grain, g4_range_fn fn, void *ctx) {
+    parallel_for(p, n, grain > 0 ? grain : 1, fn, ctx);
 }

@@ -7,6 +7,8 @@
 #include "ops/attention.h"
 #include "ops/half.h"
 #include "ops/matmul.h"
+#include "ops/qdot_x16.h"
+#include "ops/quant.h"
 #include "util/threadpool.h"
 
 #include <immintrin.h>
@@ -71,6 +73,61 @@ static void test_matmul(void) {
     }
     g4_threadpool_free(pool);
     free(w); free(x); free(y); free(wb); free(wh);
+}
+
+/* Several repacked matrices that read one input (q/k/v, gate/up) as one
+ * job: each output is bit for bit what g4_matmul gives that matrix alone,
+ * for matrices of 3, 1 and 5 groups of 16 rows (two threads' ranges cross
+ * the matrices' borders), at 1 and 3 tokens, Q4_0 and Q8_0; and a mixed set
+ * (one matrix not repacked) takes the per-matrix path with the same result. */
+static void test_matmul_multi(void) {
+    const int in = 256, groups[3] = {3, 1, 5};
+    const g4_dtype types[] = {G4_DTYPE_Q4_0, G4_DTYPE_Q8_0};
+    float *x = malloc(sizeof(float) * 3 * in), *wf = malloc(sizeof(float) * in);
+    srand(5);
+    for (int i = 0; i < 3 * in; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
+    g4_threadpool *pool = g4_threadpool_new(2);
+    for (int k = 0; k < 2; k++) {
+        g4_dtype t = types[k];
+        size_t rb = g4_dtype_row_bytes(t, in);
+        g4_tensor W[3];
+        void *plain[3], *packed[3];
+        float *alone[3], *multi[3];
+        for (int i = 0; i < 3; i++) {
+            int rows = 16 * groups[i];
+            plain[i] = malloc(rb * rows);
+            packed[i] = malloc(rb * rows);
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < in; c++) wf[c] = (float)rand() / RAND_MAX - 0.5f;
+                g4_quantize_row(t, wf, (char *)plain[i] + (size_t)r * rb, in);
+            }
+            g4_x16_repack(t, plain[i], packed[i], rows, in);
+            W[i] = (g4_tensor){"w", t, 2, {rows, in}, (int64_t)rows * in, packed[i], rb * rows, 1};
+            alone[i] = malloc(sizeof(float) * 3 * rows);
+            multi[i] = malloc(sizeof(float) * 3 * rows);
+        }
+        const g4_tensor *ws[3] = {&W[0], &W[1], &W[2]};
+        for (int n = 1; n <= 3; n += 2) {
+            for (int i = 0; i < 3; i++) {
+                g4_matmul(pool, &W[i], x, n, alone[i]);
+                memset(multi[i], 0xff, sizeof(float) * n * W[i].shape[0]); /* NaN: a group left out shows */
+            }
+            g4_matmul_multi(pool, ws, 3, x, n, multi);
+            for (int i = 0; i < 3; i++)
+                CHECK(memcmp(alone[i], multi[i], sizeof(float) * n * W[i].shape[0]) == 0, "matmul_multi %s, %d tokens: matrix %d differs",
+                      g4_dtype_name(t), n, i);
+        }
+        W[1] = (g4_tensor){"w", t, 2, {16 * groups[1], in}, (int64_t)16 * groups[1] * in, plain[1], rb * 16 * groups[1], 0};
+        for (int i = 0; i < 3; i++) memset(multi[i], 0xff, sizeof(float) * W[i].shape[0]);
+        for (int i = 0; i < 3; i++) g4_matmul(pool, &W[i], x, 1, alone[i]);
+        g4_matmul_multi(pool, ws, 3, x, 1, multi);
+        for (int i = 0; i < 3; i++)
+            CHECK(memcmp(alone[i], multi[i], sizeof(float) * W[i].shape[0]) == 0, "matmul_multi %s mixed: matrix %d differs",
+                  g4_dtype_name(t), i);
+        for (int i = 0; i < 3; i++) { free(plain[i]); free(packed[i]); free(alone[i]); free(multi[i]); }
+    }
+    g4_threadpool_free(pool);
+    free(x); free(wf);
 }
 
 static void test_sampler(void) {
@@ -197,6 +254,7 @@ int main(void) {
     test_activations();
     test_half_conversions();
     test_matmul();
+    test_matmul_multi();
     test_sampler();
     return check_exit("test_ops");
 }
