@@ -260,9 +260,6 @@ typedef struct gpu_row_chain {
 int gpu_row_chain_fits(int dim);
 void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int rows, int dim, float eps);
 
-/* After the q/k/v products: q = RoPE(q_norm(q)) in place, and unless k_raw is
- * NULL (KV-shared layers) K = RoPE(k_norm(k_raw)), V = rmsnorm(v_raw) (no
- * weight) into each token's cache slot; one launch. */
 /* A decode GEMV whose rows would not give half the device's resident warps
  * one warp each shares each row among 2-8 warps (H100, interleaved: E2B
  * 313 → 364 t/s, E4B 200 → 215, 26B-A4B 241 → 246, 31B unchanged; 75% and
@@ -270,6 +267,10 @@ void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int r
  * GPU with the experts). */
 #define GPU_GEMV_FILL 50
 #define GPU_ATTN_PREFETCH_KEYS 256 /* a decode step's older keys asked into L2 early, at most */
+
+/* After the q/k/v products: q = RoPE(q_norm(q)) in place, and unless k_raw is
+ * NULL (KV-shared layers) K = RoPE(k_norm(k_raw)), V = rmsnorm(v_raw) (no
+ * weight) into each token's cache slot; one launch. */
 typedef struct gpu_qk_rope {
     float *q;
     int n_heads, n_kv, hd, n_pairs;
