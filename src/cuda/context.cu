@@ -64,7 +64,6 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
     c->gemm_min_rows = gpu_gemm_min_rows();
     const char *pf = getenv("G4_ATTN_PREFETCH_KEYS"); /* tuning */
     c->attn_prefetch_keys = pf ? atoi(pf) : GPU_ATTN_PREFETCH_KEYS;
-    c->gemv_fill = GPU_GEMV_FILL;
     const char *graphs = getenv("G4_GPU_GRAPHS");
     c->use_graphs = !graphs || atoi(graphs) != 0;
     c->profile = gpu_profile_new();

@@ -28,7 +28,6 @@ typedef struct gemv_args {
     const int *matrix; /* grouped: the matrix of the stack for each item; NULL: matrix 0 */
     int64_t glu_up_row; /* gated (GLU): row r's partner is row r + glu_up_row of w[1] */
     int split;          /* warps per output row (launch_dt chooses) */
-    int fill;           /* % of the device's resident warps a launch should have (0: no target) */
     const float *x;
     int64_t x_stride;
     int x_div;
@@ -226,6 +225,13 @@ static void gemv_output(gemv_args *a, const gpu_matrix *w, int64_t rows, float *
 /* Output rows below which each gets a whole block of warps. */
 #define GEMV_SPLIT_ROWS 1024
 
+/* Other launches whose rows would not give this % of the device's resident
+ * warps one warp each share each row among 2-8 warps (H100, interleaved: E2B
+ * 313 → 364 t/s, E4B 200 → 215, 26B-A4B 241 → 246, 31B unchanged; 75% and
+ * 100% were no better, and 200% slowed the 26B-A4B, whose dense MLP shares
+ * the GPU with the experts). */
+#define GEMV_FILL 50
+
 /* Tuning switches (read at each launch; captured graphs keep what they saw):
  * G4_GEMV_SPLIT_ROWS, G4_GEMV_SPLIT_ALL_ITEMS, G4_GEMV_FILL — which launches
  * get several warps per row; G4_GEMV_PREFETCH — lines of its row a warp
@@ -254,7 +260,7 @@ static dim3 gemv_plan(gemv_args *a, int nt) {
     /* rows of all items: a grouped launch of 8 experts has 8 times the rows */
     int64_t work_rows = rows * (env_or("G4_GEMV_SPLIT_ALL_ITEMS", 1) ? col_blocks : 1);
     a->split = work_rows < env_or("G4_GEMV_SPLIT_ROWS", GEMV_SPLIT_ROWS) ? GEMV_WARPS : 1;
-    int64_t target = env_or("G4_GEMV_FILL", a->fill) * resident_warps() / 100;
+    int64_t target = env_or("G4_GEMV_FILL", GEMV_FILL) * resident_warps() / 100;
     if (target > 0 && a->split == 1) {
         /* too few rows to fill the device at a warp each: share rows among warps while every
          * warp still gets at least two 16-byte steps of its row */
@@ -310,8 +316,7 @@ template <int DT> static void launch_glu(cudaStream_t st, const gemv_args &a, in
     else launch_dt<DT, 0, 0>(st, a, nt);
 }
 
-static int launch_gemv(g4_gpu_context *c, gemv_args a, int nt, g4_error *err, int glu = 0) {
-    a.fill = c->gemv_fill;
+static int launch_gemv(g4_gpu_context *c, const gemv_args &a, int nt, g4_error *err, int glu = 0) {
     switch ((int)a.w[0].dtype) {
     case G4_DTYPE_F32: launch_glu<G4_DTYPE_F32>(c->stream, a, nt, glu); break;
     case G4_DTYPE_BF16: launch_glu<G4_DTYPE_BF16>(c->stream, a, nt, glu); break;

@@ -117,7 +117,6 @@ struct g4_gpu_context {
     int n_seq, n_ctx, n_batch;
     int gemm_min_rows;        /* products of at least this many rows go to cuBLAS */
     int attn_prefetch_keys;   /* decode: older keys asked into L2 before attention (0: none) */
-    int gemv_fill;            /* % of the resident warps a decode GEMV aims for (GPU_GEMV_FILL) */
     int *n_past;              /* [n_seq] */
     int *seq_new;             /* [n_seq] scratch */
     gpu_kv_layer *kv;         /* [L]; KV-shared layers have k = v = NULL */
@@ -260,12 +259,6 @@ typedef struct gpu_row_chain {
 int gpu_row_chain_fits(int dim);
 void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int rows, int dim, float eps);
 
-/* A decode GEMV whose rows would not give half the device's resident warps
- * one warp each shares each row among 2-8 warps (H100, interleaved: E2B
- * 313 → 364 t/s, E4B 200 → 215, 26B-A4B 241 → 246, 31B unchanged; 75% and
- * 100% were no better, and 200% slowed the 26B-A4B, whose dense MLP shares the
- * GPU with the experts). */
-#define GPU_GEMV_FILL 50
 #define GPU_ATTN_PREFETCH_KEYS 256 /* a decode step's older keys asked into L2 early, at most */
 
 /* After the q/k/v products: q = RoPE(q_norm(q)) in place, and unless k_raw is

@@ -174,6 +174,14 @@ static void x16_matmul_groups(void *p, int begin, int end, int thread) {
                          j->n, j->y + (int64_t)begin * G4_X16_ROWS, out);
 }
 
+/* x's n rows of `in` (a multiple of 32) as 8-bit blocks in the pool's
+ * scratch; NULL if out of memory. */
+static const g4_block_q8a *quantized_input(g4_threadpool *pool, const float *x, int n, int64_t in) {
+    g4_block_q8a *xq = g4_threadpool_scratch(pool, sizeof *xq * (size_t)(in / 32) * (size_t)n);
+    for (int t = 0; xq && t < n; t++) g4_quantize_activations(x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
+    return xq;
+}
+
 /* Groups of 16 rows taken by the threads a few at a time (four, the one-token
  * kernel's unit, or an eighth of a thread's share if more), not half each. */
 static void run_groups(g4_threadpool *pool, int groups, g4_range_fn fn, void *job) {
@@ -200,12 +208,11 @@ void g4_matmul_multi(g4_threadpool *pool, const g4_tensor *const *W, int k, cons
     int64_t in = W[0]->shape[1];
     int fused = k <= G4_MATMUL_MULTI && in % 32 == 0;
     for (int i = 0; i < k; i++) fused &= W[i]->repacked && W[i]->dtype == W[0]->dtype && W[i]->shape[1] == in;
-    g4_block_q8a *xq = fused ? g4_threadpool_scratch(pool, sizeof *xq * (size_t)(in / 32) * (size_t)n) : NULL;
+    const g4_block_q8a *xq = fused ? quantized_input(pool, x, n, in) : NULL;
     if (!xq) {
         for (int i = 0; i < k; i++) g4_matmul(pool, W[i], x, n, y[i]);
         return;
     }
-    for (int t = 0; t < n; t++) g4_quantize_activations(x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
     multi_job job = {.k = k};
     for (int i = 0; i < k; i++) {
         job.mat[i] = (matmul_job){W[i], NULL, xq, y[i], n};
@@ -218,10 +225,8 @@ void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, f
     int64_t in = W->shape[1];
     /* Quantised weights: activations to 8 bits once, then integer dots
      * (repacked K-quants too; plain ones take the float path below). */
-    g4_block_q8a *xq;
-    if ((W->repacked || g4_qdot_supported(W->dtype)) && in % 32 == 0 &&
-        (xq = g4_threadpool_scratch(pool, sizeof *xq * (size_t)(in / 32) * (size_t)n))) {
-        for (int t = 0; t < n; t++) g4_quantize_activations(x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
+    const g4_block_q8a *xq;
+    if ((W->repacked || g4_qdot_supported(W->dtype)) && in % 32 == 0 && (xq = quantized_input(pool, x, n, in))) {
         matmul_job qjob = {W, NULL, xq, y, n};
         if (W->repacked) {
             run_groups(pool, (int)(W->shape[0] / G4_X16_ROWS), x16_matmul_groups, &qjob);
