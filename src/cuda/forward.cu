@@ -359,8 +359,7 @@ static int ple_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error
     const gpu_layer *w = &c->gm->layer[l];
     int D = cfg->hidden_size, P = cfg->ple_dim;
     int64_t LP = (int64_t)cfg->n_layers * P;
-    TRY(gpu_matmul(c, &w->ple_gate, c->h, D, n, c->ple_gate, P, err));
-    gpu_gelu_gate(c->stream, c->ple_gate, P, c->ple_gate, P, c->ple + (int64_t)l * P, LP, n, P);
+    TRY(gpu_matmul_gelu_mul(c, &w->ple_gate, c->h, D, n, c->ple_gate, P, c->ple + (int64_t)l * P, LP, err));
     TRY(gpu_matmul(c, &w->ple_proj, c->ple_gate, P, n, c->o, D, err));
     MARK("ple");
     gpu_row_chain ch = residual(c->o, w->ple_post_norm, post_scale);

@@ -19,6 +19,8 @@
 
 #define GEMV_MAX_MATS 3 /* matrices that share one input: q/k/v, gate/up */
 
+enum { GEMV_PLAIN, GEMV_GLU, GEMV_GELU_MUL }; /* what a launch writes (gemv_body) */
+
 typedef struct gemv_args {
     gpu_matrix w[GEMV_MAX_MATS]; /* output rows are w[0]'s, then w[1]'s, ... */
     float *y[GEMV_MAX_MATS];
@@ -34,6 +36,8 @@ typedef struct gemv_args {
     int n;
     int prefetch_lines;
     gpu_route route; /* ROUTE kernels: the top-k after the router's logits */
+    const float *gate_mul; /* GEMV_GELU_MUL: y = gelu(x · w) ⊙ gate_mul (the per-layer-input gate) */
+    int64_t gate_mul_stride;
 } gemv_args;
 
 /* Elements a lane handles per step: one 16-byte load of codes. */
@@ -123,12 +127,15 @@ template <> struct code_bytes_x2<GPU_DTYPE_Q8_AFFINE16> { static const int v = 2
 
 #define GEMV_PREFETCH_LINES 8 /* 128-byte lines of its row a warp asks for before waiting (G4_GEMV_PREFETCH) */
 
-/* GLU: y = gelu(w[0] row · x) · (w[1] row + glu_up_row · x), the gate and up
- * rows of one output read by the same warp, so the gated activation is
- * written directly (no gate/up round trip through memory, one launch less).
+/* What a GEMV writes (MODE):
+ * - GEMV_PLAIN: y = w row · x;
+ * - GEMV_GLU: y = gelu(w[0] row · x) · (w[1] row + glu_up_row · x), the gate
+ *   and up rows of one output read by the same warp, so the gated activation
+ *   is written directly (no gate/up round trip through memory, one launch less);
+ * - GEMV_GELU_MUL: y = gelu(w row · x) · gate_mul (the per-layer-input gate).
  * a.split (1 or GEMV_WARPS) warps share an output row, for matrices with too
  * few rows to keep the memory system busy at one warp per row. */
-template <int DT, int NT, int GLU>
+template <int DT, int NT, int MODE>
 static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
     const int CH = chunk<DT>::elems;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -138,7 +145,7 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
     int m = 0;
     while (live && row >= a.row_end[m]) m++;
     if (live && m) row -= a.row_end[m - 1];
-    const gpu_matrix &w = a.w[m], &u = a.w[GLU ? 1 : m];
+    const gpu_matrix &w = a.w[m], &u = a.w[MODE == GEMV_GLU ? 1 : m];
     /* Weights do not depend on earlier kernels: the head of this warp's row
      * is on its way to L2 while the kernel before finishes. */
     if (live && !a.matrix && part == 0) {
@@ -152,7 +159,7 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
     const int n_items = a.n - item0 < NT ? a.n - item0 : NT;
     const int64_t mat = a.matrix ? a.matrix[item0] : 0;
     const int64_t base = mat * w.rows * w.cols + row * w.cols;
-    const int64_t ubase = GLU ? mat * u.rows * u.cols + (row + a.glu_up_row) * u.cols : 0;
+    const int64_t ubase = MODE == GEMV_GLU ? mat * u.rows * u.cols + (row + a.glu_up_row) * u.cols : 0;
     const float *x[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) x[t] = a.x + (int64_t)((item0 + (t < n_items ? t : 0)) / a.x_div) * a.x_stride;
@@ -161,9 +168,9 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
     for (int t = 0; t < NT; t++) acc[t] = acc_u[t] = 0;
 #pragma unroll 2
     for (int64_t c = (int64_t)(part * 32 + lane) * CH; live && c < w.cols; c += (int64_t)split * 32 * CH) {
-        float wv[CH], uv[GLU ? CH : 1];
+        float wv[CH], uv[MODE == GEMV_GLU ? CH : 1];
         load_weights<DT>(w, base + c, wv);
-        if (GLU) load_weights<DT>(u, ubase + c, uv);
+        if (MODE == GEMV_GLU) load_weights<DT>(u, ubase + c, uv);
 #pragma unroll
         for (int t = 0; t < NT; t++) {
             if (t >= n_items) break;
@@ -173,7 +180,7 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
             for (int i = 0; i < CH / 4; i++) {
                 float4 v = __ldg(xp + i);
                 s += wv[4 * i] * v.x + wv[4 * i + 1] * v.y + wv[4 * i + 2] * v.z + wv[4 * i + 3] * v.w;
-                if (GLU) su += uv[4 * i] * v.x + uv[4 * i + 1] * v.y + uv[4 * i + 2] * v.z + uv[4 * i + 3] * v.w;
+                if (MODE == GEMV_GLU) su += uv[4 * i] * v.x + uv[4 * i + 1] * v.y + uv[4 * i + 2] * v.z + uv[4 * i + 3] * v.w;
             }
             acc[t] += s;
             acc_u[t] += su;
@@ -183,7 +190,7 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
     for (int t = 0; t < NT; t++)
         for (int o = 16; o; o >>= 1) {
             acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], o);
-            if (GLU) acc_u[t] += __shfl_xor_sync(0xffffffffu, acc_u[t], o);
+            if (MODE == GEMV_GLU) acc_u[t] += __shfl_xor_sync(0xffffffffu, acc_u[t], o);
         }
     if (split > 1) { /* a row's first warp adds the others' parts, in warp order */
         __shared__ float partial[GEMV_WARPS][2 * NT];
@@ -199,7 +206,12 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
     if (lane || !live) return;
 #pragma unroll
     for (int t = 0; t < NT; t++)
-        if (t < n_items) a.y[m][(int64_t)(item0 + t) * a.y_stride[m] + row] = GLU ? gelu_tanh(acc[t]) * acc_u[t] : acc[t];
+        if (t < n_items) {
+            const int64_t i = item0 + t;
+            a.y[m][i * a.y_stride[m] + row] = MODE == GEMV_GLU        ? gelu_tanh(acc[t]) * acc_u[t]
+                                              : MODE == GEMV_GELU_MUL ? gelu_tanh(acc[t]) * a.gate_mul[i * a.gate_mul_stride + row]
+                                                                      : acc[t];
+        }
 }
 
 /* The arguments of one launch: activations first, then each matrix that
@@ -276,9 +288,9 @@ static dim3 gemv_plan(gemv_args *a, int nt) {
  * each token's experts from the logits the others wrote, one launch less
  * than a separate top-k kernel, and leaves the counter at zero. */
 #define ROUTE_WARPS 2 /* warps of that block that pick experts, one token each at a time */
-template <int DT, int NT, int GLU, int ROUTE>
+template <int DT, int NT, int MODE, int ROUTE>
 static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(gemv_args a) {
-    gemv_body<DT, NT, GLU>(a);
+    gemv_body<DT, NT, MODE>(a);
     if (!ROUTE) return;
     __shared__ int last;
     __shared__ float logits[ROUTE_WARPS][TOPK_MAX_EXPERTS];
@@ -297,33 +309,34 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(gemv_args 
         moe_topk_token(a.y[0], t, (int)a.row_end[0], r.K, r.expert_scale, r.experts, r.weights, logits[warp]);
 }
 
-template <int DT, int GLU, int ROUTE> static void launch_dt(cudaStream_t st, gemv_args a, int nt) {
+template <int DT, int MODE, int ROUTE> static void launch_dt(cudaStream_t st, gemv_args a, int nt) {
     dim3 grid = gemv_plan(&a, nt);
     if constexpr (ROUTE) { /* the router: one token (decode) or up to 8 per warp */
-        if (nt == 1) gpu_launch(gemv_kernel<DT, 1, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a);
-        else gpu_launch(gemv_kernel<DT, 8, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a);
+        if (nt == 1) gpu_launch(gemv_kernel<DT, 1, MODE, ROUTE>, grid, GEMV_WARPS * 32, st, a);
+        else gpu_launch(gemv_kernel<DT, 8, MODE, ROUTE>, grid, GEMV_WARPS * 32, st, a);
     } else switch (nt) {
-    case 1: gpu_launch(gemv_kernel<DT, 1, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
-    case 2: gpu_launch(gemv_kernel<DT, 2, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
-    case 4: gpu_launch(gemv_kernel<DT, 4, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
-    default: gpu_launch(gemv_kernel<DT, 8, GLU, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
+    case 1: gpu_launch(gemv_kernel<DT, 1, MODE, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
+    case 2: gpu_launch(gemv_kernel<DT, 2, MODE, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
+    case 4: gpu_launch(gemv_kernel<DT, 4, MODE, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
+    default: gpu_launch(gemv_kernel<DT, 8, MODE, ROUTE>, grid, GEMV_WARPS * 32, st, a); break;
     }
 }
 
-template <int DT> static void launch_glu(cudaStream_t st, const gemv_args &a, int nt, int glu) {
-    if (a.route.done) launch_dt<DT, 0, 1>(st, a, nt);
-    else if (glu) launch_dt<DT, 1, 0>(st, a, nt);
-    else launch_dt<DT, 0, 0>(st, a, nt);
+template <int DT> static void launch_mode(cudaStream_t st, const gemv_args &a, int nt, int mode) {
+    if (a.route.done) launch_dt<DT, GEMV_PLAIN, 1>(st, a, nt);
+    else if (mode == GEMV_GLU) launch_dt<DT, GEMV_GLU, 0>(st, a, nt);
+    else if (mode == GEMV_GELU_MUL) launch_dt<DT, GEMV_GELU_MUL, 0>(st, a, nt);
+    else launch_dt<DT, GEMV_PLAIN, 0>(st, a, nt);
 }
 
-static int launch_gemv(g4_gpu_context *c, const gemv_args &a, int nt, g4_error *err, int glu = 0) {
+static int launch_gemv(g4_gpu_context *c, const gemv_args &a, int nt, g4_error *err, int mode = GEMV_PLAIN) {
     switch ((int)a.w[0].dtype) {
-    case G4_DTYPE_F32: launch_glu<G4_DTYPE_F32>(c->stream, a, nt, glu); break;
-    case G4_DTYPE_BF16: launch_glu<G4_DTYPE_BF16>(c->stream, a, nt, glu); break;
-    case G4_DTYPE_Q8_0: launch_glu<G4_DTYPE_Q8_0>(c->stream, a, nt, glu); break;
-    case G4_DTYPE_Q4_0: launch_glu<G4_DTYPE_Q4_0>(c->stream, a, nt, glu); break;
-    case GPU_DTYPE_Q4_AFFINE32: launch_glu<GPU_DTYPE_Q4_AFFINE32>(c->stream, a, nt, glu); break;
-    case GPU_DTYPE_Q8_AFFINE16: launch_glu<GPU_DTYPE_Q8_AFFINE16>(c->stream, a, nt, glu); break;
+    case G4_DTYPE_F32: launch_mode<G4_DTYPE_F32>(c->stream, a, nt, mode); break;
+    case G4_DTYPE_BF16: launch_mode<G4_DTYPE_BF16>(c->stream, a, nt, mode); break;
+    case G4_DTYPE_Q8_0: launch_mode<G4_DTYPE_Q8_0>(c->stream, a, nt, mode); break;
+    case G4_DTYPE_Q4_0: launch_mode<G4_DTYPE_Q4_0>(c->stream, a, nt, mode); break;
+    case GPU_DTYPE_Q4_AFFINE32: launch_mode<GPU_DTYPE_Q4_AFFINE32>(c->stream, a, nt, mode); break;
+    case GPU_DTYPE_Q8_AFFINE16: launch_mode<GPU_DTYPE_Q8_AFFINE16>(c->stream, a, nt, mode); break;
     default: return g4_fail(err, "the GPU backend has no kernel for %s weights", g4_dtype_name(a.w[0].dtype));
     }
     CUDA_TRY(cudaGetLastError());
@@ -423,7 +436,7 @@ int gpu_matmul_grouped(g4_gpu_context *c, const gpu_matrix *w, const int *matrix
         a.w[1] = *w;
         a.glu_up_row = w->rows / 2;
     }
-    return launch_gemv(c, a, 1, err, glu);
+    return launch_gemv(c, a, 1, err, glu ? GEMV_GLU : GEMV_PLAIN);
 }
 
 static long fused_routes;
@@ -439,6 +452,21 @@ int gpu_matmul_route(g4_gpu_context *c, const gpu_matrix *w, const float *x, int
     return launch_gemv(c, a, n == 1 ? 1 : 8, err);
 }
 
+int gpu_matmul_gelu_mul(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *y,
+                        int64_t y_stride, const float *mul, int64_t mul_stride, g4_error *err) {
+    if (n <= 0) return 0;
+    if (n >= c->gemm_min_rows && tensor_core_type(w->dtype)) {
+        if (gpu_matmul_gemm(c, w, x, x_stride, n, y, y_stride, err)) return -1;
+        gpu_gelu_gate(c->stream, y, y_stride, y, y_stride, mul, mul_stride, n, (int)w->rows);
+        return 0;
+    }
+    gemv_args a = gemv_input(x, x_stride, 1, n);
+    gemv_output(&a, w, w->rows, y, y_stride);
+    a.gate_mul = mul;
+    a.gate_mul_stride = mul_stride;
+    return launch_gemv(c, a, tokens_per_warp(n), err, GEMV_GELU_MUL);
+}
+
 int gpu_matmul_glu(g4_gpu_context *c, const gpu_matrix *gate, const gpu_matrix *up, const float *x, int64_t x_stride,
                    int n, float *y, int64_t y_stride, g4_error *err) {
     if (n <= 0) return 0;
@@ -446,5 +474,5 @@ int gpu_matmul_glu(g4_gpu_context *c, const gpu_matrix *gate, const gpu_matrix *
     gemv_args a = gemv_input(x, x_stride, 1, n);
     gemv_output(&a, gate, gate->rows, y, y_stride);
     a.w[1] = *up;
-    return launch_gemv(c, a, tokens_per_warp(n), err, 1);
+    return launch_gemv(c, a, tokens_per_warp(n), err, GEMV_GLU);
 }
