@@ -219,10 +219,10 @@ typedef struct gpu_route {
 } gpu_route;
 int gpu_matmul_route(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *logits,
                      const gpu_route *route, g4_error *err);
-/* Decode-size batches: y = gelu(x · gateᵀ) ⊙ (x · upᵀ) in one GEMV launch. */
 /* y = gelu(x · Wᵀ) ⊙ mul (rows of mul_stride floats): the per-layer-input gate, the gating done on the GEMV's way out. */
 int gpu_matmul_gelu_mul(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *y,
                         int64_t y_stride, const float *mul, int64_t mul_stride, g4_error *err);
+/* Decode-size batches: y = gelu(x · gateᵀ) ⊙ (x · upᵀ) in one GEMV launch. */
 int gpu_matmul_glu(g4_gpu_context *c, const gpu_matrix *gate, const gpu_matrix *up, const float *x, int64_t x_stride,
                    int n, float *y, int64_t y_stride, g4_error *err);
 
