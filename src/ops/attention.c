@@ -82,7 +82,7 @@ static void attend_heads(const g4_kv_view *kv, const float *q, int64_t q_stride,
         int n = j1 - c0 < CHUNK ? j1 - c0 : CHUNK;
         for (int j = 0; j < n; j++) {
             const float *k = kv->K + slot_of(kv, c0 + j) * kv->row_stride;
-            for (int h = 0; h < n_q; h++) sc[h][j] = g4_dot_f32(q + h * q_stride, k, hd);
+            g4_dot_f32_rows(q, q_stride, n_q, k, hd, &sc[0][j], CHUNK);
         }
         float rescale[MAX_GROUP];
         for (int h = 0; h < n_q; h++) {

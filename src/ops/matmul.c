@@ -40,6 +40,48 @@ float g4_dot_f32(const float *a, const float *b, int64_t n) {
     return s;
 }
 
+/* out[h·out_stride] = q_h · k for NH rows q_h (q_stride apart) against one k:
+ * k is loaded once per 8 elements and multiplied into every row's
+ * accumulator (attention scores: a head group against one cached key). */
+static inline __attribute__((always_inline)) void dot_f32_rows(const int NH, const float *q, int64_t q_stride,
+                                                               const float *k, int64_t n, float *out, int64_t out_stride) {
+    int64_t i = 0;
+    float tail[8] = {0};
+#ifdef __AVX2__
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int h = 0; h < NH; h++) acc[h] = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        __m256 kv = _mm256_loadu_ps(k + i);
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) acc[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * q_stride + i), kv, acc[h]);
+    }
+#pragma GCC unroll 8
+    for (int h = 0; h < NH; h++) tail[h] = hsum256(acc[h]);
+#endif
+    for (int h = 0; h < NH; h++) {
+        float s = tail[h];
+        for (int64_t j = i; j < n; j++) s += q[h * q_stride + j] * k[j];
+        out[h * out_stride] = s;
+    }
+}
+
+void g4_dot_f32_rows(const float *q, int64_t q_stride, int n_rows, const float *k, int64_t n, float *out,
+                     int64_t out_stride) {
+    for (int h = 0; h < n_rows;) {
+        int nh = n_rows - h >= 8 ? 8 : n_rows - h >= 4 ? 4 : n_rows - h >= 2 ? 2 : 1;
+        const float *qh = q + h * q_stride;
+        float *oh = out + h * out_stride;
+        switch (nh) {
+        case 8: dot_f32_rows(8, qh, q_stride, k, n, oh, out_stride); break;
+        case 4: dot_f32_rows(4, qh, q_stride, k, n, oh, out_stride); break;
+        case 2: dot_f32_rows(2, qh, q_stride, k, n, oh, out_stride); break;
+        default: dot_f32_rows(1, qh, q_stride, k, n, oh, out_stride); break;
+        }
+        h += nh;
+    }
+}
+
 static float dot_bf16(const uint16_t *w, const float *x, int64_t n) {
     int64_t i = 0;
     float s = 0;
