@@ -80,10 +80,9 @@ static void attend_heads(const g4_kv_view *kv, const float *q, int64_t q_stride,
     }
     for (int c0 = j0; c0 < j1; c0 += CHUNK) {
         int n = j1 - c0 < CHUNK ? j1 - c0 : CHUNK;
-        for (int j = 0; j < n; j++) {
-            const float *k = kv->K + slot_of(kv, c0 + j) * kv->row_stride;
-            g4_dot_f32_rows(q, q_stride, n_q, k, hd, &sc[0][j], CHUNK);
-        }
+        const float *k[CHUNK];
+        for (int j = 0; j < n; j++) k[j] = kv->K + slot_of(kv, c0 + j) * kv->row_stride;
+        g4_dot_f32_rows(q, q_stride, n_q, k, n, hd, &sc[0][0], CHUNK);
         float rescale[MAX_GROUP];
         for (int h = 0; h < n_q; h++) {
             float cm = -INFINITY;

@@ -17,13 +17,14 @@ void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, f
 #define G4_MATMUL_MULTI 3
 void g4_matmul_multi(g4_threadpool *pool, const g4_tensor *const *W, int k, const float *x, int n, float *const *y);
 
-/* Dot product of row `row` of W with x (length in). */
 /* Σ a[i]·b[i] over float32 vectors. */
 float g4_dot_f32(const float *a, const float *b, int64_t n);
-/* out[h·out_stride] = (q + h·q_stride) · k for h < n_rows, each k element loaded once. */
-void g4_dot_f32_rows(const float *q, int64_t q_stride, int n_rows, const float *k, int64_t n, float *out,
-                     int64_t out_stride);
+/* out[h·out_stride + j] = (q + h·q_stride) · keys[j] for h < n_rows, j < n_keys
+ * (vectors of n): attention scores, each key loaded once for several rows. */
+void g4_dot_f32_rows(const float *q, int64_t q_stride, int n_rows, const float *const *keys, int n_keys, int64_t n,
+                     float *out, int64_t out_stride);
 
+/* Dot product of row `row` of W with x (length in). */
 float g4_dot_row(const g4_tensor *W, int64_t row, const float *x);
 
 /* Copies row `row` of W into out as float32 (embedding lookups). */

@@ -208,37 +208,41 @@ static void test_activations(void) {
     printf("activations: softcap %.2g, gelu %.2g, softmax %.2g\n", worst_cap, worst_gelu, worst_soft);
 }
 
-/* Several rows against one vector (attention scores): every row count up to
- * 9 (the 8/4/2/1 groups) and lengths with and without a tail past the
- * last 8, against double. Bound: n · 2^-24 · Σ|q·k| (recursive summation). */
+/* Rows against several keys (attention scores): every row count up to 13
+ * (8 + 4 + 1: each way rows are grouped), three keys, lengths with and
+ * without a tail past the last 8, against double; rows never asked for stay
+ * NaN. Bound: n · 2^-24 · Σ|q·k| (recursive summation). */
 static void test_dot_rows(void) {
-    enum { ROWS = 9, STRIDE = 520 };
-    float q[ROWS * STRIDE], k[STRIDE], out[ROWS * 3];
+    enum { ROWS = 13, KEYS = 3, STRIDE = 520 };
+    float q[ROWS * STRIDE], k[KEYS][STRIDE], out[ROWS * KEYS];
+    const float *keys[KEYS] = {k[0], k[1], k[2]};
     for (int i = 0; i < ROWS * STRIDE; i++) q[i] = (float)rand() / RAND_MAX - 0.5f;
-    for (int i = 0; i < STRIDE; i++) k[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int j = 0; j < KEYS; j++)
+        for (int i = 0; i < STRIDE; i++) k[j][i] = (float)rand() / RAND_MAX - 0.5f;
     double worst = 0;
     const int lengths[] = {512, 77, 5};
     for (int li = 0; li < 3; li++)
         for (int nr = 1; nr <= ROWS; nr++) {
             int n = lengths[li];
-            for (int i = 0; i < ROWS * 3; i++) out[i] = NAN;
-            g4_dot_f32_rows(q, STRIDE, nr, k, n, out, 3);
-            for (int h = 0; h < ROWS; h++) {
-                if (h >= nr) {
-                    CHECK(isnan(out[h * 3]), "dot rows: row %d of %d written", h, nr);
-                    continue;
+            for (int i = 0; i < ROWS * KEYS; i++) out[i] = NAN;
+            g4_dot_f32_rows(q, STRIDE, nr, keys, KEYS, n, out, KEYS);
+            for (int h = 0; h < ROWS; h++)
+                for (int j = 0; j < KEYS; j++) {
+                    if (h >= nr) {
+                        CHECK(isnan(out[h * KEYS + j]), "dot rows: row %d of %d written", h, nr);
+                        continue;
+                    }
+                    double want = 0, mag = 0;
+                    for (int i = 0; i < n; i++) {
+                        want += (double)q[h * STRIDE + i] * k[j][i];
+                        mag += fabs((double)q[h * STRIDE + i] * k[j][i]);
+                    }
+                    double e = fabs(out[h * KEYS + j] - want) / (n * ldexp(mag, -24));
+                    worst = isnan(e) ? INFINITY : fmax(worst, e);
                 }
-                double want = 0, mag = 0;
-                for (int i = 0; i < n; i++) {
-                    want += (double)q[h * STRIDE + i] * k[i];
-                    mag += fabs((double)q[h * STRIDE + i] * k[i]);
-                }
-                double e = fabs(out[h * 3] - want) / (n * ldexp(mag, -24));
-                worst = isnan(e) ? INFINITY : fmax(worst, e);
-            }
         }
     CHECK(worst <= 1.0, "dot rows: max error / bound %g", worst);
-    printf("dot rows (1-9 rows, lengths 512, 77, 5): max error / bound %.2g\n", worst);
+    printf("dot rows (1-13 rows, 3 keys, lengths 512, 77, 5): max error / bound %.2g\n", worst);
 }
 
 /* Grouped attention over a wrapping ring of keys, in one part and split
