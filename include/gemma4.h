@@ -50,7 +50,7 @@ typedef struct gemma4_model_info {
 
 void gemma4_model_get_info(const gemma4_model *model, gemma4_model_info *info);
 int gemma4_vocab_size(const gemma4_model *model);
-/* Bytes of KV cache one sequence of n_ctx positions takes. */
+/* Bytes of (float32) KV cache one sequence of n_ctx positions takes; half with GEMMA4_KV_F16. */
 uint64_t gemma4_kv_cache_bytes(const gemma4_model *model, int n_ctx, int n_batch);
 
 /* ---- contexts: KV caches and activations for up to n_seq sequences ---- */
@@ -61,7 +61,16 @@ typedef struct gemma4_context_params {
     int n_seq;     /* sequences decoded side by side (default 1) */
     int n_threads; /* default: number of online CPUs */
     int device;    /* GEMMA4_DEVICE_CPU (0, the default), GEMMA4_DEVICE_GPU or GEMMA4_DEVICE_AUTO */
+    int kv_type;   /* GEMMA4_KV_F32 (0, the default) or GEMMA4_KV_F16 */
 } gemma4_context_params;
+
+/* How the KV cache stores keys and values. F32 is the reference's precision.
+ * F16 (IEEE half; CPU contexts only so far) halves the cache's memory and
+ * the bytes a long-context decode reads. Keys and values are RMS-normed, far
+ * inside half's range, so only their rounding (relative 2^-11) changes: on
+ * the test models the logits moved by 1-3% of what bf16 compute moves them
+ * (tests/unit/test_fixtures.c). */
+enum { GEMMA4_KV_F32 = 0, GEMMA4_KV_F16 = 1 };
 
 /* Where a context runs. GPU: the weights are copied to the first CUDA device
  * once per model (bf16, f32, f16, Q8_0, Q4_0) and the KV cache lives there;

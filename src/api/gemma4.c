@@ -149,7 +149,7 @@ int gemma4_synth(const char *arch, const char *config_path, const char *type, co
 int gemma4_vocab_size(const gemma4_model *model) { return model->m->cfg.vocab_size; }
 
 uint64_t gemma4_kv_cache_bytes(const gemma4_model *model, int n_ctx, int n_batch) {
-    return g4_kv_cache_bytes(&model->m->cfg, n_ctx, n_batch);
+    return g4_kv_cache_bytes(&model->m->cfg, n_ctx, n_batch, 0);
 }
 
 gemma4_context_params gemma4_context_default_params(void) {
@@ -224,9 +224,13 @@ int gemma4_context_new(gemma4_model *model, const gemma4_context_params *params,
         if (params->n_threads) p.n_threads = params->n_threads;
         if (params->device < GEMMA4_DEVICE_CPU || params->device > GEMMA4_DEVICE_AUTO) return fail("unknown device");
         p.device = params->device;
+        if (params->kv_type != GEMMA4_KV_F32 && params->kv_type != GEMMA4_KV_F16) return fail("unknown KV cache type");
+        p.kv_type = params->kv_type;
     }
     int on_gpu = p.device == GEMMA4_DEVICE_GPU || (p.device == GEMMA4_DEVICE_AUTO && gemma4_gpu_available());
     if (model->synthetic && !on_gpu) return fail("a synthetic model runs on the GPU only (device GPU)");
+    if (on_gpu && p.kv_type != GEMMA4_KV_F32)
+        return fail("a half-precision KV cache is CPU-only so far: run on the CPU, or keep the float32 cache on the GPU");
     if (p.n_ctx > c->max_positions)
         return g4_fail(&last_error, "context of %d positions exceeds the model's maximum of %d", p.n_ctx, c->max_positions);
     if (p.n_seq > 4096 || p.n_threads > 1024 || p.n_batch > 65536) return fail("context parameters out of range");
@@ -241,7 +245,7 @@ int gemma4_context_new(gemma4_model *model, const gemma4_context_params *params,
     ctx->seq_buf = malloc(sizeof(int32_t) * (size_t)p.n_batch);
     ctx->want_buf = malloc((size_t)p.n_batch);
     if (!ctx->pool || !ctx->pos_buf || !ctx->seq_buf || !ctx->want_buf) { gemma4_context_free(ctx); return fail("out of memory"); }
-    if (g4_kv_cache_init(&ctx->kv, c, p.n_seq, p.n_ctx, p.n_batch, &last_error) ||
+    if (g4_kv_cache_init(&ctx->kv, c, p.n_seq, p.n_ctx, p.n_batch, p.kv_type == GEMMA4_KV_F16, &last_error) ||
         g4_state_init(&ctx->state, c, p.n_batch, p.n_seq, p.n_ctx, g4_threadpool_size(ctx->pool), &last_error)) {
         gemma4_context_free(ctx);
         return -1;

@@ -51,8 +51,9 @@ int cmd_info(int argc, char **argv) {
     for (int i = 0; i < 3; i++) {
         if (ctxs[i] > in.max_positions || (i > 0 && ctxs[i] == ctxs[i - 1]) || (i == 2 && ctxs[2] == ctxs[0])) continue;
         char label[64];
-        snprintf(label, sizeof label, "KV cache at %d tokens", ctxs[i]);
-        print_bytes(label, gemma4_kv_cache_bytes(m, ctxs[i], 256));
+        int f16 = o.ctx.kv_type == GEMMA4_KV_F16;
+        snprintf(label, sizeof label, f16 ? "KV (f16) at %d tokens" : "KV cache at %d tokens", ctxs[i]);
+        print_bytes(label, gemma4_kv_cache_bytes(m, ctxs[i], 256) / (f16 ? 2 : 1)); /* every element halves */
     }
     gemma4_model_free(m);
     return 0;

@@ -29,6 +29,15 @@ int model_opts_parse(model_opts *o, int argc, char **argv, int *i) {
         o->ctx.device = a[2] == 'g' ? GEMMA4_DEVICE_GPU : GEMMA4_DEVICE_CPU;
         return 1;
     }
+    if (!strcmp(a, "--kv-cache")) {
+        if (!(v = arg_value(argc, argv, i))) return -1;
+        if (strcmp(v, "f32") && strcmp(v, "f16")) {
+            fprintf(stderr, "gemma4: --kv-cache takes f32 or f16, not '%s'\n", v);
+            return -1;
+        }
+        o->ctx.kv_type = !strcmp(v, "f16") ? GEMMA4_KV_F16 : GEMMA4_KV_F32;
+        return 1;
+    }
     if (!strcmp(a, "--batch")) {
         if (!(v = arg_value(argc, argv, i))) return -1;
         return arg_int(a, v, 1, 65536, &o->ctx.n_batch) ? -1 : 1;

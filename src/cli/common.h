@@ -1,4 +1,4 @@
-/* Options every model-running command shares (-m, -t, --ctx, --batch) and
+/* Options every model-running command shares (-m, -t, --ctx, --batch, ...) and
  * the model/context set-up with its memory report. */
 #ifndef G4_CLI_COMMON_H
 #define G4_CLI_COMMON_H
@@ -15,7 +15,8 @@ typedef struct model_opts {
     "  -t, --threads N      worker threads (default: all CPUs)\n" \
     "      --ctx N          context length in tokens (default: min(model maximum, 8192))\n" \
     "      --batch N        tokens per forward pass (default 256; 1 = token by token)\n" \
-    "      --gpu | --cpu    run on the CUDA GPU / on the CPU (default: the GPU when built with CUDA and present)\n"
+    "      --gpu | --cpu    run on the CUDA GPU / on the CPU (default: the GPU when built with CUDA and present)\n" \
+    "      --kv-cache T     f32 (default, the reference's precision) or f16 (half the memory; CPU only)\n"
 
 void model_opts_init(model_opts *o);
 /* If argv[*i] is one of the shared options, consumes it (and its value) and

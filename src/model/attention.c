@@ -7,6 +7,7 @@
 #include "ops/attention.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
+#include "ops/quant.h"
 #include "ops/rope.h"
 
 #include <string.h>
@@ -37,6 +38,11 @@ static void project(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, 
     if (lc->k_eq_v) memcpy(s->v, s->k, sizeof(float) * (size_t)n * lc->n_kv_heads * lc->head_dim); /* V = raw K, before k_norm and RoPE */
 }
 
+static void store_row(const g4_layer_kv *lk, void *dst, const float *x, int n) {
+    if (!lk->f16) { memcpy(dst, x, sizeof(float) * (size_t)n); return; }
+    for (int i = 0; i < n; i++) ((uint16_t *)dst)[i] = g4_f32_to_f16_rne(x[i]);
+}
+
 /* Normalises K (with RoPE) and V, projected by project(), and writes them
  * into each token's sequence cache at the slot of its position. */
 static void store_kv(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, const g4_batch *b) {
@@ -49,8 +55,8 @@ static void store_kv(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, con
         for (int h = 0; h < n_kv; h++) g4_rmsnorm(v + (int64_t)h * hd, v + (int64_t)h * hd, NULL, hd, m->cfg.rms_eps);
         g4_layer_kv *lk = &kv->seq[seq_of(b, t)].layer[l];
         int64_t slot = g4_kv_slot(lk, b->pos[t]);
-        memcpy(lk->k + slot * lk->row_size, k, sizeof(float) * (size_t)kv_dim);
-        memcpy(lk->v + slot * lk->row_size, v, sizeof(float) * (size_t)kv_dim);
+        store_row(lk, g4_kv_at(lk, lk->k, slot * lk->row_size), k, kv_dim);
+        store_row(lk, g4_kv_at(lk, lk->v, slot * lk->row_size), v, kv_dim);
     }
 }
 
@@ -76,7 +82,8 @@ static void attend_items(void *p, int begin, int end, int thread) {
         int64_t pos = j->b->pos[t], first = 0;
         if (lc->attn == G4_ATTN_SLIDING && pos - j->m->cfg.sliding_window + 1 > 0) first = pos - j->m->cfg.sliding_window + 1;
         const g4_layer_kv *lk = &j->kv->seq[seq_of(j->b, t)].layer[lc->kv_source];
-        g4_kv_view view = {lk->k + (int64_t)g * hd, lk->v + (int64_t)g * hd, lk->row_size, g4_kv_slot(lk, first), lk->ring, hd};
+        g4_kv_view view = {g4_kv_at(lk, lk->k, (int64_t)g * hd), g4_kv_at(lk, lk->v, (int64_t)g * hd), lk->row_size,
+                           g4_kv_slot(lk, first), lk->ring, hd, lk->f16};
         int n_keys = (int)(pos - first + 1);
         int j0 = (int)((int64_t)n_keys * part / j->parts), j1 = (int)((int64_t)n_keys * (part + 1) / j->parts);
         const float *q = j->s->q + ((int64_t)t * n_heads + (int64_t)g * group) * hd;

@@ -1,5 +1,7 @@
 #include "model/kv_cache.h"
 
+#include "ops/quant.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,31 +10,32 @@ static int64_t sliding_rows(const g4_config *cfg, int n_ctx, int n_batch) {
     return r < n_ctx ? r : n_ctx;
 }
 
-uint64_t g4_kv_cache_bytes(const g4_config *cfg, int n_ctx, int n_batch) {
+uint64_t g4_kv_cache_bytes(const g4_config *cfg, int n_ctx, int n_batch, int f16) {
     uint64_t total = 0;
     for (int l = 0; l < cfg->n_layers; l++) {
         const g4_layer_config *lc = &cfg->layer[l];
         if (lc->kv_source != l) continue;
         int64_t rows = lc->attn == G4_ATTN_SLIDING ? sliding_rows(cfg, n_ctx, n_batch) : n_ctx;
-        total += 2ull * (uint64_t)rows * (uint64_t)lc->n_kv_heads * (uint64_t)lc->head_dim * sizeof(float);
+        total += 2ull * (uint64_t)rows * (uint64_t)lc->n_kv_heads * (uint64_t)lc->head_dim * (f16 ? 2u : 4u);
     }
     return total;
 }
 
 static int grow(g4_layer_kv *lk, int64_t rows, g4_error *err) {
-    size_t bytes = (size_t)rows * (size_t)lk->row_size * sizeof(float);
-    float *k = realloc(lk->k, bytes);
+    size_t bytes = (size_t)rows * (size_t)lk->row_size * g4_kv_elem_bytes(lk);
+    void *k = realloc(lk->k, bytes);
     if (!k) return g4_fail(err, "out of memory growing the KV cache to %lld positions", (long long)rows);
     lk->k = k;
-    float *v = realloc(lk->v, bytes);
+    void *v = realloc(lk->v, bytes);
     if (!v) return g4_fail(err, "out of memory growing the KV cache to %lld positions", (long long)rows);
     lk->v = v;
     lk->rows = rows;
     return 0;
 }
 
-int g4_kv_cache_init(g4_kv_cache *kv, const g4_config *cfg, int n_seq, int n_ctx, int n_batch, g4_error *err) {
+int g4_kv_cache_init(g4_kv_cache *kv, const g4_config *cfg, int n_seq, int n_ctx, int n_batch, int f16, g4_error *err) {
     memset(kv, 0, sizeof *kv);
+    kv->f16 = f16;
     kv->n_seq = n_seq;
     kv->n_ctx = n_ctx;
     kv->n_batch = n_batch;
@@ -47,6 +50,7 @@ int g4_kv_cache_init(g4_kv_cache *kv, const g4_config *cfg, int n_seq, int n_ctx
             if (lc->kv_source != l) continue;
             g4_layer_kv *lk = &sq->layer[l];
             lk->row_size = (int64_t)lc->n_kv_heads * lc->head_dim;
+            lk->f16 = f16;
             int64_t rows = 0;
             if (lc->attn == G4_ATTN_SLIDING) rows = lk->ring = sliding_rows(cfg, n_ctx, n_batch);
             else rows = n_batch < n_ctx ? n_batch : n_ctx; /* grows with the context */
@@ -80,7 +84,7 @@ int g4_kv_cache_copy_seq(g4_kv_cache *kv, const g4_config *cfg, int src, int dst
         g4_layer_kv *b = &to->layer[l];
         if (!a->k) continue;
         int64_t rows = a->ring ? a->ring : from->n_past;
-        size_t bytes = (size_t)rows * (size_t)a->row_size * sizeof(float);
+        size_t bytes = (size_t)rows * (size_t)a->row_size * g4_kv_elem_bytes(a);
         memcpy(b->k, a->k, bytes);
         memcpy(b->v, a->v, bytes);
     }
@@ -120,8 +124,13 @@ int g4_kv_cache_fill_random(g4_kv_cache *kv, const g4_config *cfg, int seq, int 
         for (int64_t i = 0; i < count; i++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
             float r = (float)(int32_t)(x >> 32) * (1.0f / 2147483648.0f); /* [-1, 1): keys and values are RMS-normed */
-            lk->k[i] = r;
-            lk->v[i] = -r;
+            if (lk->f16) {
+                ((uint16_t *)lk->k)[i] = g4_f32_to_f16_rne(r);
+                ((uint16_t *)lk->v)[i] = g4_f32_to_f16_rne(-r);
+            } else {
+                ((float *)lk->k)[i] = r;
+                ((float *)lk->v)[i] = -r;
+            }
         }
     }
     sq->n_past = n;

@@ -5,8 +5,10 @@
  *   of new tokens plus the window behind its first token. Memory does not grow
  *   with the context.
  * - KV-shared layers own nothing: they read their source layer's cache.
- * Rows are float32 [n_kv_heads][head_dim], K (after k_norm and RoPE) and V
- * (after the weightless v_norm). */
+ * Rows are [n_kv_heads][head_dim], K (after k_norm and RoPE) and V (after
+ * the weightless v_norm), float32 (the reference's precision, the default)
+ * or IEEE half (opt-in: half the memory, and half the bytes long-context
+ * decode reads; K and V are RMS-normed, far inside half's range). */
 #ifndef G4_MODEL_KV_CACHE_H
 #define G4_MODEL_KV_CACHE_H
 
@@ -15,10 +17,11 @@
 #include <stdint.h>
 
 typedef struct g4_layer_kv {
-    float *k, *v;
+    void *k, *v;      /* float or uint16_t (half) rows */
     int64_t rows;     /* allocated rows */
     int64_t ring;     /* sliding layers: ring size (slot = pos mod ring); full layers: 0 (slot = pos) */
-    int64_t row_size; /* floats per row: n_kv_heads * head_dim */
+    int64_t row_size; /* elements per row: n_kv_heads * head_dim */
+    int f16;          /* elements are halves */
 } g4_layer_kv;
 
 typedef struct g4_seq_kv {
@@ -30,10 +33,11 @@ typedef struct g4_kv_cache {
     int n_seq;
     int n_ctx;   /* maximum positions per sequence */
     int n_batch; /* maximum new tokens of one sequence per forward */
+    int f16;     /* rows of halves, not floats */
     g4_seq_kv *seq;
 } g4_kv_cache;
 
-int g4_kv_cache_init(g4_kv_cache *kv, const g4_config *cfg, int n_seq, int n_ctx, int n_batch, g4_error *err);
+int g4_kv_cache_init(g4_kv_cache *kv, const g4_config *cfg, int n_seq, int n_ctx, int n_batch, int f16, g4_error *err);
 void g4_kv_cache_free(g4_kv_cache *kv, const g4_config *cfg);
 
 /* Makes room for positions < n_positions in every full-attention layer of seq. */
@@ -55,7 +59,15 @@ int g4_kv_cache_fill_random(g4_kv_cache *kv, const g4_config *cfg, int seq, int 
 /* Slot of position pos in a layer's rows. */
 static inline int64_t g4_kv_slot(const g4_layer_kv *lk, int64_t pos) { return lk->ring ? pos % lk->ring : pos; }
 
-/* Bytes the cache would take for one sequence of n_ctx positions. */
-uint64_t g4_kv_cache_bytes(const g4_config *cfg, int n_ctx, int n_batch);
+/* Bytes of one element of a layer's rows. */
+static inline size_t g4_kv_elem_bytes(const g4_layer_kv *lk) { return lk->f16 ? 2 : 4; }
+
+/* Element `at` of a layer's K or V rows (base = lk->k or lk->v). */
+static inline void *g4_kv_at(const g4_layer_kv *lk, void *base, int64_t at) {
+    return (char *)base + (size_t)at * g4_kv_elem_bytes(lk);
+}
+
+/* Bytes the cache would take for one sequence of n_ctx positions (f16: in halves). */
+uint64_t g4_kv_cache_bytes(const g4_config *cfg, int n_ctx, int n_batch, int f16);
 
 #endif

@@ -1,6 +1,7 @@
 #include "ops/attention.h"
 
 #include "ops/activation.h"
+#include "ops/half.h"
 #include "ops/matmul.h"
 
 #include <math.h>
@@ -27,7 +28,7 @@ enum { CHUNK = 128, MAX_GROUP = 16 };
  * compile-time constant at each call): eight output dimensions at a time
  * with every head's accumulator in a register, so each value row is loaded
  * once per head group and no output is reloaded per key. */
-static inline __attribute__((always_inline)) void weighted_values_nh(const int NH, const float *const *v, int n,
+static inline __attribute__((always_inline)) void weighted_values_nh(const int NH, const int F16, const void *const *v, int n,
                                                                       const float (*p)[CHUNK], const float *rescale,
                                                                       float *out, int64_t out_stride, int hd) {
     int d = 0;
@@ -37,7 +38,7 @@ static inline __attribute__((always_inline)) void weighted_values_nh(const int N
 #pragma GCC unroll 8
         for (int h = 0; h < NH; h++) acc[h] = _mm256_mul_ps(_mm256_set1_ps(rescale[h]), _mm256_loadu_ps(out + h * out_stride + d));
         for (int j = 0; j < n; j++) {
-            __m256 x = _mm256_loadu_ps(v[j] + d);
+            __m256 x = g4_load8_ps(v[j], d, F16);
 #pragma GCC unroll 8
             for (int h = 0; h < NH; h++) acc[h] = _mm256_fmadd_ps(_mm256_set1_ps(p[h][j]), x, acc[h]);
         }
@@ -48,24 +49,33 @@ static inline __attribute__((always_inline)) void weighted_values_nh(const int N
     for (; d < hd; d++)
         for (int h = 0; h < NH; h++) {
             float a = out[h * out_stride + d] * rescale[h];
-            for (int j = 0; j < n; j++) a += p[h][j] * v[j][d];
+            for (int j = 0; j < n; j++) a += p[h][j] * g4_load_f32(v[j], d, F16);
             out[h * out_stride + d] = a;
         }
 }
 
-static void weighted_values(int nh, const float *const *v, int n, const float (*p)[CHUNK], const float *rescale,
-                            float *out, int64_t out_stride, int hd) {
+static inline __attribute__((always_inline)) void weighted_values_t(const int F16, int nh, const void *const *v, int n,
+                                                                     const float (*p)[CHUNK], const float *rescale,
+                                                                     float *out, int64_t out_stride, int hd) {
     switch (nh) {
-    case 8: weighted_values_nh(8, v, n, p, rescale, out, out_stride, hd); break;
-    case 4: weighted_values_nh(4, v, n, p, rescale, out, out_stride, hd); break;
-    case 2: weighted_values_nh(2, v, n, p, rescale, out, out_stride, hd); break;
-    default: weighted_values_nh(1, v, n, p, rescale, out, out_stride, hd); break;
+    case 8: weighted_values_nh(8, F16, v, n, p, rescale, out, out_stride, hd); break;
+    case 4: weighted_values_nh(4, F16, v, n, p, rescale, out, out_stride, hd); break;
+    case 2: weighted_values_nh(2, F16, v, n, p, rescale, out, out_stride, hd); break;
+    default: weighted_values_nh(1, F16, v, n, p, rescale, out, out_stride, hd); break;
     }
 }
 
-static int64_t slot_of(const g4_kv_view *kv, int64_t j) {
+static void weighted_values(int nh, int f16, const void *const *v, int n, const float (*p)[CHUNK], const float *rescale,
+                            float *out, int64_t out_stride, int hd) {
+    if (f16) weighted_values_t(1, nh, v, n, p, rescale, out, out_stride, hd);
+    else weighted_values_t(0, nh, v, n, p, rescale, out, out_stride, hd);
+}
+
+/* Visible row j of base (kv->K or kv->V). */
+static const void *row_of(const g4_kv_view *kv, const void *base, int64_t j) {
     int64_t s = kv->first + j;
-    return kv->ring && s >= kv->ring ? s - kv->ring : s;
+    if (kv->ring && s >= kv->ring) s -= kv->ring;
+    return (const char *)base + (size_t)(s * kv->row_stride) * (kv->f16 ? 2 : 4);
 }
 
 
@@ -80,9 +90,10 @@ static void attend_heads(const g4_kv_view *kv, const float *q, int64_t q_stride,
     }
     for (int c0 = j0; c0 < j1; c0 += CHUNK) {
         int n = j1 - c0 < CHUNK ? j1 - c0 : CHUNK;
-        const float *k[CHUNK];
-        for (int j = 0; j < n; j++) k[j] = kv->K + slot_of(kv, c0 + j) * kv->row_stride;
-        g4_dot_f32_rows(q, q_stride, n_q, k, n, hd, &sc[0][0], CHUNK);
+        const void *k[CHUNK];
+        for (int j = 0; j < n; j++) k[j] = row_of(kv, kv->K, c0 + j);
+        if (kv->f16) g4_dot_f16_rows(q, q_stride, n_q, (const uint16_t *const *)k, n, hd, &sc[0][0], CHUNK);
+        else g4_dot_f32_rows(q, q_stride, n_q, (const float *const *)k, n, hd, &sc[0][0], CHUNK);
         float rescale[MAX_GROUP];
         for (int h = 0; h < n_q; h++) {
             float cm = -INFINITY;
@@ -92,11 +103,11 @@ static void attend_heads(const g4_kv_view *kv, const float *q, int64_t q_stride,
             m[h] = mx;
             l[h] = l[h] * rescale[h] + (float)g4_exp_shifted(sc[h], n, mx);
         }
-        const float *v[CHUNK];
-        for (int j = 0; j < n; j++) v[j] = kv->V + slot_of(kv, c0 + j) * kv->row_stride;
+        const void *v[CHUNK];
+        for (int j = 0; j < n; j++) v[j] = row_of(kv, kv->V, c0 + j);
         for (int h0 = 0; h0 < n_q;) {
             int nh = n_q - h0 >= 8 ? 8 : n_q - h0 >= 4 ? 4 : n_q - h0 >= 2 ? 2 : 1;
-            weighted_values(nh, v, n, &sc[h0], rescale + h0, out + h0 * out_stride, out_stride, hd);
+            weighted_values(nh, kv->f16, v, n, &sc[h0], rescale + h0, out + h0 * out_stride, out_stride, hd);
             h0 += nh;
         }
     }

@@ -13,12 +13,14 @@
 #include <stdint.h>
 
 /* Where the keys are: the visible key j (0 .. n_keys-1) is slot
- * (first + j) mod ring (ring = 0: no wrap) at K + slot * row_stride, V alike.
- * Attention is a sum over a set, so slot order does not matter. */
+ * (first + j) mod ring (ring = 0: no wrap) at element K + slot * row_stride,
+ * V alike; elements are floats, or IEEE halves if f16. Attention is a sum
+ * over a set, so slot order does not matter. */
 typedef struct g4_kv_view {
-    const float *K, *V;
+    const void *K, *V;
     int64_t row_stride, first, ring;
     int head_dim;
+    int f16;
 } g4_kv_view;
 
 /* One part: keys j0 .. j1-1 for n_q query heads (q + h * q_stride). Leaves

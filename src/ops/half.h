@@ -42,6 +42,27 @@ static inline float g4_f16_to_f32(uint16_t h) {
     return f;
 }
 
+#ifdef __AVX2__
+#include <immintrin.h>
+/* Elements i .. i+7 of p, float32 or (f16) IEEE half, as floats: SIMD
+ * kernels that read either storage (the KV cache). */
+static inline __attribute__((always_inline)) __m256 g4_load8_ps(const void *p, int64_t i, int f16) {
+    if (!f16) return _mm256_loadu_ps((const float *)p + i);
+#ifdef __F16C__
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+#else
+    float f[8];
+    for (int e = 0; e < 8; e++) f[e] = g4_f16_to_f32(((const uint16_t *)p)[i + e]);
+    return _mm256_loadu_ps(f);
+#endif
+}
+#endif
+
+/* Element i of p, float32 or (f16) IEEE half. */
+static inline float g4_load_f32(const void *p, int64_t i, int f16) {
+    return f16 ? g4_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
 /* Rounds x to the precision of dtype-sized storage: what PyTorch does when it
  * casts a Python float constant to the weight dtype (see the embedding scale). */
 float g4_round_to_bf16(float x);

@@ -43,8 +43,8 @@ float g4_dot_f32(const float *a, const float *b, int64_t n) {
 /* out[h·out_stride] = q_h · k for NH rows q_h (q_stride apart) against one k:
  * k is loaded once per 8 elements and multiplied into every row's
  * accumulator (attention scores: a head group against one cached key). */
-static inline __attribute__((always_inline)) void dot_f32_rows(const int NH, const float *q, int64_t q_stride,
-                                                               const float *k, int64_t n, float *out, int64_t out_stride) {
+static inline __attribute__((always_inline)) void dot_rows(const int NH, const int F16, const float *q, int64_t q_stride,
+                                                           const void *k, int64_t n, float *out, int64_t out_stride) {
     int64_t i = 0;
     float sum[8] = {0};
 #ifdef __AVX2__
@@ -52,7 +52,7 @@ static inline __attribute__((always_inline)) void dot_f32_rows(const int NH, con
 #pragma GCC unroll 8
     for (int h = 0; h < NH; h++) acc[h] = _mm256_setzero_ps();
     for (; i + 8 <= n; i += 8) {
-        __m256 kv = _mm256_loadu_ps(k + i);
+        __m256 kv = g4_load8_ps(k, i, F16);
 #pragma GCC unroll 8
         for (int h = 0; h < NH; h++) acc[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * q_stride + i), kv, acc[h]);
     }
@@ -61,22 +61,47 @@ static inline __attribute__((always_inline)) void dot_f32_rows(const int NH, con
 #endif
     for (int h = 0; h < NH; h++) {
         float s = sum[h];
-        for (int64_t j = i; j < n; j++) s += q[h * q_stride + j] * k[j];
+        for (int64_t j = i; j < n; j++) s += q[h * q_stride + j] * g4_load_f32(k, j, F16);
         out[h * out_stride] = s;
     }
 }
 
+static float dot_f16(const uint16_t *w, const float *x, int64_t n) {
+    int64_t i = 0;
+    float s = 0;
+#if defined(__AVX2__) && defined(__F16C__)
+    __m256 a0 = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(x + i), a0);
+    s = hsum256(a0);
+#endif
+    for (; i < n; i++) s += g4_f16_to_f32(w[i]) * x[i];
+    return s;
+}
+
 /* Groups of 8 and 4 rows share each load of a key; fewer rows keep
  * g4_dot_f32's four accumulator chains (one chain a row was slower: 0.5-0.8x). */
-void g4_dot_f32_rows(const float *q, int64_t q_stride, int n_rows, const float *const *keys, int n_keys, int64_t n,
-                     float *out, int64_t out_stride) {
+static inline __attribute__((always_inline)) void dot_rows_keys(const int F16, const float *q, int64_t q_stride,
+                                                                int n_rows, const void *const *keys, int n_keys,
+                                                                int64_t n, float *out, int64_t out_stride) {
     int h = 0;
     for (; h + 8 <= n_rows; h += 8)
-        for (int j = 0; j < n_keys; j++) dot_f32_rows(8, q + h * q_stride, q_stride, keys[j], n, out + h * out_stride + j, out_stride);
+        for (int j = 0; j < n_keys; j++) dot_rows(8, F16, q + h * q_stride, q_stride, keys[j], n, out + h * out_stride + j, out_stride);
     for (; h + 4 <= n_rows; h += 4)
-        for (int j = 0; j < n_keys; j++) dot_f32_rows(4, q + h * q_stride, q_stride, keys[j], n, out + h * out_stride + j, out_stride);
+        for (int j = 0; j < n_keys; j++) dot_rows(4, F16, q + h * q_stride, q_stride, keys[j], n, out + h * out_stride + j, out_stride);
     for (; h < n_rows; h++)
-        for (int j = 0; j < n_keys; j++) out[h * out_stride + j] = g4_dot_f32(q + h * q_stride, keys[j], n);
+        for (int j = 0; j < n_keys; j++)
+            out[h * out_stride + j] = F16 ? dot_f16(keys[j], q + h * q_stride, n) : g4_dot_f32(q + h * q_stride, keys[j], n);
+}
+
+void g4_dot_f32_rows(const float *q, int64_t q_stride, int n_rows, const float *const *keys, int n_keys, int64_t n,
+                     float *out, int64_t out_stride) {
+    dot_rows_keys(0, q, q_stride, n_rows, (const void *const *)keys, n_keys, n, out, out_stride);
+}
+
+void g4_dot_f16_rows(const float *q, int64_t q_stride, int n_rows, const uint16_t *const *keys, int n_keys, int64_t n,
+                     float *out, int64_t out_stride) {
+    dot_rows_keys(1, q, q_stride, n_rows, (const void *const *)keys, n_keys, n, out, out_stride);
 }
 
 static float dot_bf16(const uint16_t *w, const float *x, int64_t n) {
@@ -94,19 +119,6 @@ static float dot_bf16(const uint16_t *w, const float *x, int64_t n) {
     s = hsum256(_mm256_add_ps(a0, a1));
 #endif
     for (; i < n; i++) s += g4_bf16_to_f32(w[i]) * x[i];
-    return s;
-}
-
-static float dot_f16(const uint16_t *w, const float *x, int64_t n) {
-    int64_t i = 0;
-    float s = 0;
-#if defined(__AVX2__) && defined(__F16C__)
-    __m256 a0 = _mm256_setzero_ps();
-    for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(x + i), a0);
-    s = hsum256(a0);
-#endif
-    for (; i < n; i++) s += g4_f16_to_f32(w[i]) * x[i];
     return s;
 }
 

@@ -23,6 +23,9 @@ float g4_dot_f32(const float *a, const float *b, int64_t n);
  * (vectors of n): attention scores, each key loaded once for several rows. */
 void g4_dot_f32_rows(const float *q, int64_t q_stride, int n_rows, const float *const *keys, int n_keys, int64_t n,
                      float *out, int64_t out_stride);
+/* The same against keys stored as IEEE halves (a half-precision KV cache). */
+void g4_dot_f16_rows(const float *q, int64_t q_stride, int n_rows, const uint16_t *const *keys, int n_keys, int64_t n,
+                     float *out, int64_t out_stride);
 
 /* Dot product of row `row` of W with x (length in). */
 float g4_dot_row(const g4_tensor *W, int64_t row, const float *x);

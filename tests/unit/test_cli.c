@@ -105,6 +105,7 @@ int main(void) {
         {"logits -m FIX --ids 2,3", "required"},
         {"logits -m FIX --ids 2,3 -o /nonexistent-dir/x.f32", "/nonexistent-dir/x.f32"},
         {"info -m FIX --bogus", "unknown option"},
+        {"generate -m FIX --ids 2,3 --kv-cache bf16", "--kv-cache takes f32 or f16"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char args[1024] = "";

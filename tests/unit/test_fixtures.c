@@ -68,8 +68,9 @@ static float compare(const fixture *fx, const char *what, const float *got, int 
     return d;
 }
 
-static gemma4_context *new_ctx(gemma4_model *m, int n_ctx, int n_batch, int n_seq) {
+static gemma4_context *new_ctx_kv(gemma4_model *m, int n_ctx, int n_batch, int n_seq, int kv_type) {
     gemma4_context_params p = gemma4_context_default_params();
+    p.kv_type = kv_type;
     p.n_ctx = n_ctx;
     p.n_batch = n_batch;
     p.n_seq = n_seq;
@@ -79,6 +80,10 @@ static gemma4_context *new_ctx(gemma4_model *m, int n_ctx, int n_batch, int n_se
     gemma4_context *c = NULL;
     if (gemma4_context_new(m, &p, &c)) fprintf(stderr, "context: %s\n", gemma4_last_error());
     return c;
+}
+
+static gemma4_context *new_ctx(gemma4_model *m, int n_ctx, int n_batch, int n_seq) {
+    return new_ctx_kv(m, n_ctx, n_batch, n_seq, GEMMA4_KV_F32);
 }
 
 /* Prefill in chunks of n_batch (n_batch = 1: token by token through the cache). */
@@ -159,6 +164,24 @@ static void check_bf16_reference(const fixture *fx, gemma4_model *m, int V) {
     gemma4_context_free(c);
 }
 
+/* The half-precision KV cache, token by token: it rounds only K and V, at
+ * 2^-11 relative, where the bf16-compute reference rounds every activation
+ * at 2^-8; so its logits must stay within an eighth of that reference's
+ * distance from float32 (plus the float32 bound). CPU only. */
+static void check_f16_cache(const fixture *fx, gemma4_model *m, int V) {
+    const char *device = getenv("GEMMA4_TEST_DEVICE");
+    if (device && !strcmp(device, "gpu")) return;
+    size_t n = (size_t)fx->n_ids * V;
+    gemma4_context *c = new_ctx_kv(m, fx->n_ids, 1, 1, GEMMA4_KV_F16);
+    float *got = malloc(sizeof(float) * n);
+    CHECK(c && gemma4_eval(c, 0, fx->ids, fx->n_ids, got) == 0, "%s f16 cache: %s", fx->dir, gemma4_last_error());
+    float noise = max_abs_diff(fx->ref_b16, fx->ref, n), d = max_abs_diff(got, fx->ref, n);
+    CHECK(d <= noise / 8 + 2e-3f, "%s f16 KV cache: max |dlogit| %.3g > bf16 noise / 8 %.3g + 2e-3", fx->dir, d, noise / 8);
+    printf("  %-32s max|dlogit| %.2e (bound %.2e)\n", "f16 KV cache, token by token", d, noise / 8 + 2e-3f);
+    free(got);
+    gemma4_context_free(c);
+}
+
 static void run_fixture(fixture *fx) {
     gemma4_model *m;
     if (gemma4_model_load(fx->dir, &m)) {
@@ -178,6 +201,7 @@ static void run_fixture(fixture *fx) {
     check_interleaved(fx, m, V);
     check_greedy(fx, m, V);
     if (fx->ref_b16) check_bf16_reference(fx, m, V);
+    if (fx->ref_b16) check_f16_cache(fx, m, V);
     free(fx->ids);
     free(fx->ref);
     free(fx->ref_b16);

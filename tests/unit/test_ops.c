@@ -246,14 +246,23 @@ static void test_dot_rows(void) {
 }
 
 /* Grouped attention over a wrapping ring of keys, in one part and split
- * into uneven parts then merged, against a double-precision softmax. */
-static void test_attention(void) {
+ * into uneven parts then merged, against a double-precision softmax; keys
+ * and values stored as floats or (f16) as halves, the reference using the
+ * same (rounded) values. */
+static void test_attention(int f16) {
     enum { HD = 256, NQ = 8, RING = 700, N_KEYS = 600, FIRST = 450 };
     float *K = malloc(sizeof(float) * RING * HD), *V = malloc(sizeof(float) * RING * HD), q[NQ * HD], out[NQ * HD];
+    uint16_t *K16 = malloc(sizeof(uint16_t) * RING * HD), *V16 = malloc(sizeof(uint16_t) * RING * HD);
     float *parts = malloc(sizeof(float) * 5 * NQ * (HD + 2));
-    for (int i = 0; i < RING * HD; i++) { K[i] = (float)rand() / RAND_MAX - 0.5f; V[i] = (float)rand() / RAND_MAX - 0.5f; }
+    for (int i = 0; i < RING * HD; i++) {
+        K[i] = (float)rand() / RAND_MAX - 0.5f;
+        V[i] = (float)rand() / RAND_MAX - 0.5f;
+        K16[i] = g4_f32_to_f16_rne(K[i]);
+        V16[i] = g4_f32_to_f16_rne(V[i]);
+        if (f16) K[i] = g4_f16_to_f32(K16[i]), V[i] = g4_f16_to_f32(V16[i]);
+    }
     for (int i = 0; i < NQ * HD; i++) q[i] = ((float)rand() / RAND_MAX - 0.5f) * 0.5f;
-    g4_kv_view kv = {K, V, HD, FIRST, RING, HD};
+    g4_kv_view kv = {f16 ? (const void *)K16 : K, f16 ? (const void *)V16 : V, HD, FIRST, RING, HD, f16};
     double worst = 0;
     /* 8 query heads, and 7 (4 + 2 + 1: every head-group width of the value sums) */
     for (int nq = NQ; nq >= NQ - 1; nq--)
@@ -281,14 +290,15 @@ static void test_attention(void) {
         }
     }
     /* float dot products of 256 terms and a 600-term weighted sum: ~1e-6 */
-    CHECK(worst <= 1e-5, "attention: max |error| %g", worst);
-    printf("attention (ring wrap, 8 and 7 heads, 1 and 5 parts): max |error| %.2g\n", worst);
-    free(K); free(V); free(parts);
+    CHECK(worst <= 1e-5, "attention (%s cache): max |error| %g", f16 ? "f16" : "f32", worst);
+    printf("attention (%s cache; ring wrap, 8 and 7 heads, 1 and 5 parts): max |error| %.2g\n", f16 ? "f16" : "f32", worst);
+    free(K); free(V); free(K16); free(V16); free(parts);
 }
 
 int main(void) {
     test_dot_rows();
-    test_attention();
+    test_attention(0);
+    test_attention(1);
     test_activations();
     test_half_conversions();
     test_matmul();
