@@ -27,10 +27,18 @@ typedef struct {
     const char *src;
     char *dst;
     int64_t rows, cols;
+    size_t group_bytes;
 } repack_slice;
 
 static void *repack_slice_main(void *p) {
     const repack_slice *r = p;
+    /* Fault the destination in with one call instead of a page fault per
+     * page (costly under virtualisation), on this thread: the kernel zeroes
+     * each new page, the larger part of loading a big model, so the threads
+     * share that too. Harmless where unsupported. */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)r->dst & ~(page - 1), hi = (uintptr_t)r->dst + (uintptr_t)(r->rows / G4_X16_ROWS) * r->group_bytes;
+    madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
     g4_x16_repack(r->type, r->src, r->dst, r->rows, r->cols);
     return NULL;
 }
@@ -49,7 +57,7 @@ static void repack_parallel(g4_dtype type, const void *src, void *dst, int64_t r
     for (int64_t i = 0; i < n; i++) {
         int64_t g0 = groups * i / n, g1 = groups * (i + 1) / n;
         slice[i] = (repack_slice){type, (const char *)src + g0 * group_bytes, (char *)dst + g0 * group_bytes,
-                                  (g1 - g0) * G4_X16_ROWS, cols};
+                                  (g1 - g0) * G4_X16_ROWS, cols, group_bytes};
         if (i > 0) started[i] = pthread_create(&thread[i], NULL, repack_slice_main, &slice[i]) == 0;
     }
     for (int64_t i = 0; i < n; i++)
@@ -68,11 +76,8 @@ static int repack_one(g4_weights *w, g4_tensor *t, g4_error *err) {
     size_t bytes = (t->nbytes + 63) & ~(size_t)63;
     void *dst = aligned_alloc(64, bytes);
     if (!dst) return g4_fail(err, "out of memory repacking %s (%zu bytes)", t->name, t->nbytes);
-    /* Fault the ranges in with one call each instead of a page fault per
-     * page (costly under virtualisation); harmless where unsupported. */
     uintptr_t page_mask = ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
     madvise((void *)((uintptr_t)dst & page_mask), bytes, MADV_HUGEPAGE);
-    madvise((void *)((uintptr_t)dst & page_mask), bytes, MADV_POPULATE_WRITE);
     /* The source in slices of whole groups, each slice's mapped pages
      * released when done: resident memory never holds a whole tensor twice
      * (the LM head alone is 226 MB at E2B Q4_0). */
@@ -83,7 +88,7 @@ static int repack_one(g4_weights *w, g4_tensor *t, g4_error *err) {
         int64_t n = groups - g0 < per_slice ? groups - g0 : per_slice;
         const char *src = (const char *)t->data + g0 * group_bytes;
         madvise((void *)((uintptr_t)src & page_mask), (size_t)n * group_bytes + ((uintptr_t)src & ~page_mask),
-                MADV_POPULATE_READ);
+                MADV_POPULATE_READ); /* one call, not a fault per page */
         repack_parallel(t->dtype, src, (char *)dst + g0 * group_bytes, n * G4_X16_ROWS, cols);
         release_pages(src, (size_t)n * group_bytes);
     }
