@@ -37,7 +37,8 @@ static void *repack_slice_main(void *p) {
      * each new page, the larger part of loading a big model, so the threads
      * share that too. Harmless where unsupported. */
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = (uintptr_t)r->dst & ~(page - 1), hi = (uintptr_t)r->dst + (uintptr_t)(r->rows / G4_X16_ROWS) * r->group_bytes;
+    uintptr_t lo = (uintptr_t)r->dst & ~(page - 1);
+    uintptr_t hi = (uintptr_t)r->dst + (uintptr_t)(r->rows / G4_X16_ROWS) * r->group_bytes;
     madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
     g4_x16_repack(r->type, r->src, r->dst, r->rows, r->cols);
     return NULL;
