@@ -82,8 +82,10 @@ static void attend_items(void *p, int begin, int end, int thread) {
         int64_t pos = j->b->pos[t], first = 0;
         if (lc->attn == G4_ATTN_SLIDING && pos - j->m->cfg.sliding_window + 1 > 0) first = pos - j->m->cfg.sliding_window + 1;
         const g4_layer_kv *lk = &j->kv->seq[seq_of(j->b, t)].layer[lc->kv_source];
+        /* a sequence's prompt: its keys are read again for each of its tokens */
+        int in_cache = j->s->seq_new[seq_of(j->b, t)] > 1;
         g4_kv_view view = {g4_kv_at(lk, lk->k, (int64_t)g * hd), g4_kv_at(lk, lk->v, (int64_t)g * hd), lk->row_size,
-                           g4_kv_slot(lk, first), lk->ring, hd, lk->f16};
+                           g4_kv_slot(lk, first), lk->ring, hd, lk->f16, in_cache};
         int n_keys = (int)(pos - first + 1);
         int j0 = (int)((int64_t)n_keys * part / j->parts), j1 = (int)((int64_t)n_keys * (part + 1) / j->parts);
         const float *q = j->s->q + ((int64_t)t * n_heads + (int64_t)g * group) * hd;

@@ -54,6 +54,41 @@ static inline __attribute__((always_inline)) void weighted_values_nh(const int N
         }
 }
 
+#ifdef __AVX2__
+/* weighted_values_nh at sixteen dimensions a step (hd a multiple of 16). */
+static inline __attribute__((target(G4_TARGET_AVX512F), always_inline)) void
+weighted_values_512(const int NH, const int F16, const void *const *v, int n, const float (*p)[CHUNK],
+                    const float *rescale, float *out, int64_t out_stride, int hd) {
+    for (int d = 0; d < hd; d += 16) {
+        __m512 acc[8];
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) acc[h] = _mm512_mul_ps(_mm512_set1_ps(rescale[h]), _mm512_loadu_ps(out + h * out_stride + d));
+        for (int j = 0; j < n; j++) {
+            __m512 x = g4_load16_ps(v[j], d, F16);
+#pragma GCC unroll 8
+            for (int h = 0; h < NH; h++) acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(p[h][j]), x, acc[h]);
+        }
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) _mm512_storeu_ps(out + h * out_stride + d, acc[h]);
+    }
+}
+
+static __attribute__((target(G4_TARGET_AVX512F))) void weighted_values_t512(int f16, int nh, const void *const *v, int n,
+                                                                              const float (*p)[CHUNK], const float *rescale,
+                                                                              float *out, int64_t out_stride, int hd) {
+#define WV512(NH)                                                                                                  \
+    (f16 ? weighted_values_512(NH, 1, v, n, p, rescale, out, out_stride, hd)                                       \
+         : weighted_values_512(NH, 0, v, n, p, rescale, out, out_stride, hd))
+    switch (nh) {
+    case 8: WV512(8); break;
+    case 4: WV512(4); break;
+    case 2: WV512(2); break;
+    default: WV512(1); break;
+    }
+#undef WV512
+}
+#endif
+
 static inline __attribute__((always_inline)) void weighted_values_t(const int F16, int nh, const void *const *v, int n,
                                                                      const float (*p)[CHUNK], const float *rescale,
                                                                      float *out, int64_t out_stride, int hd) {
@@ -65,8 +100,14 @@ static inline __attribute__((always_inline)) void weighted_values_t(const int F1
     }
 }
 
-static void weighted_values(int nh, int f16, const void *const *v, int n, const float (*p)[CHUNK], const float *rescale,
-                            float *out, int64_t out_stride, int hd) {
+static void weighted_values(int nh, int f16, int wide, const void *const *v, int n, const float (*p)[CHUNK],
+                            const float *rescale, float *out, int64_t out_stride, int hd) {
+#ifdef __AVX2__
+    if (wide && g4_wide_kernels(hd)) {
+        weighted_values_t512(f16, nh, v, n, p, rescale, out, out_stride, hd);
+        return;
+    }
+#endif
     if (f16) weighted_values_t(1, nh, v, n, p, rescale, out, out_stride, hd);
     else weighted_values_t(0, nh, v, n, p, rescale, out, out_stride, hd);
 }
@@ -92,8 +133,8 @@ static void attend_heads(const g4_kv_view *kv, const float *q, int64_t q_stride,
         int n = j1 - c0 < CHUNK ? j1 - c0 : CHUNK;
         const void *k[CHUNK];
         for (int j = 0; j < n; j++) k[j] = row_of(kv, kv->K, c0 + j);
-        if (kv->f16) g4_dot_f16_rows(q, q_stride, n_q, (const uint16_t *const *)k, n, hd, &sc[0][0], CHUNK);
-        else g4_dot_f32_rows(q, q_stride, n_q, (const float *const *)k, n, hd, &sc[0][0], CHUNK);
+        g4_dot_rows(q, q_stride, n_q, k, n, hd, (kv->f16 ? G4_ROWS_F16 : 0) | (kv->in_cache ? G4_ROWS_WIDE : 0),
+                    &sc[0][0], CHUNK);
         float rescale[MAX_GROUP];
         for (int h = 0; h < n_q; h++) {
             float cm = -INFINITY;
@@ -107,7 +148,7 @@ static void attend_heads(const g4_kv_view *kv, const float *q, int64_t q_stride,
         for (int j = 0; j < n; j++) v[j] = row_of(kv, kv->V, c0 + j);
         for (int h0 = 0; h0 < n_q;) {
             int nh = n_q - h0 >= 8 ? 8 : n_q - h0 >= 4 ? 4 : n_q - h0 >= 2 ? 2 : 1;
-            weighted_values(nh, kv->f16, v, n, &sc[h0], rescale + h0, out + h0 * out_stride, out_stride, hd);
+            weighted_values(nh, kv->f16, kv->in_cache, v, n, &sc[h0], rescale + h0, out + h0 * out_stride, out_stride, hd);
             h0 += nh;
         }
     }

@@ -21,6 +21,7 @@ typedef struct g4_kv_view {
     int64_t row_stride, first, ring;
     int head_dim;
     int f16;
+    int in_cache; /* the rows serve many queries (prefill): see G4_ROWS_WIDE */
 } g4_kv_view;
 
 /* One part: keys j0 .. j1-1 for n_q query heads (q + h * q_stride). Leaves

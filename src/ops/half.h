@@ -56,6 +56,15 @@ static inline __attribute__((always_inline)) __m256 g4_load8_ps(const void *p, i
     return _mm256_loadu_ps(f);
 #endif
 }
+
+/* The same for sixteen elements, in AVX-512 kernels (built for this target
+ * whatever the compiler flags, and called only where the CPU has it). */
+#define G4_TARGET_AVX512F "avx2,fma,f16c,avx512f"
+static inline __attribute__((target(G4_TARGET_AVX512F), always_inline)) __m512 g4_load16_ps(const void *p, int64_t i,
+                                                                                            int f16) {
+    if (!f16) return _mm512_loadu_ps((const float *)p + i);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+}
 #endif
 
 /* Element i of p, float32 or (f16) IEEE half. */

@@ -66,6 +66,41 @@ static inline __attribute__((always_inline)) void dot_rows(const int NH, const i
     }
 }
 
+#ifdef __AVX2__
+/* dot_rows at sixteen floats a step (n a multiple of 16). */
+static inline __attribute__((target(G4_TARGET_AVX512F), always_inline)) void
+dot_rows_512(const int NH, const int F16, const float *q, int64_t q_stride, const void *k, int64_t n, float *out,
+             int64_t out_stride) {
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int h = 0; h < NH; h++) acc[h] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __m512 kv = g4_load16_ps(k, i, F16);
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) acc[h] = _mm512_fmadd_ps(_mm512_loadu_ps(q + h * q_stride + i), kv, acc[h]);
+    }
+#pragma GCC unroll 8
+    for (int h = 0; h < NH; h++) out[h * out_stride] = _mm512_reduce_add_ps(acc[h]);
+}
+
+/* The 8- and 4-row groups of dot_rows_keys with AVX-512; returns the rows done. */
+static __attribute__((target(G4_TARGET_AVX512F))) int dot_rows_keys_512(int f16, const float *q, int64_t q_stride,
+                                                                          int n_rows, const void *const *keys,
+                                                                          int n_keys, int64_t n, float *out,
+                                                                          int64_t out_stride) {
+    int h = 0;
+    for (; h + 8 <= n_rows; h += 8)
+        for (int j = 0; j < n_keys; j++)
+            if (f16) dot_rows_512(8, 1, q + h * q_stride, q_stride, keys[j], n, out + h * out_stride + j, out_stride);
+            else dot_rows_512(8, 0, q + h * q_stride, q_stride, keys[j], n, out + h * out_stride + j, out_stride);
+    for (; h + 4 <= n_rows; h += 4)
+        for (int j = 0; j < n_keys; j++)
+            if (f16) dot_rows_512(4, 1, q + h * q_stride, q_stride, keys[j], n, out + h * out_stride + j, out_stride);
+            else dot_rows_512(4, 0, q + h * q_stride, q_stride, keys[j], n, out + h * out_stride + j, out_stride);
+    return h;
+}
+#endif
+
 static float dot_f16(const uint16_t *w, const float *x, int64_t n) {
     int64_t i = 0;
     float s = 0;
@@ -94,14 +129,19 @@ static inline __attribute__((always_inline)) void dot_rows_keys(const int F16, c
             out[h * out_stride + j] = F16 ? dot_f16(keys[j], q + h * q_stride, n) : g4_dot_f32(q + h * q_stride, keys[j], n);
 }
 
-void g4_dot_f32_rows(const float *q, int64_t q_stride, int n_rows, const float *const *keys, int n_keys, int64_t n,
-                     float *out, int64_t out_stride) {
-    dot_rows_keys(0, q, q_stride, n_rows, (const void *const *)keys, n_keys, n, out, out_stride);
-}
+int g4_wide_kernels(int64_t n) { return n % 16 == 0 && g4_qdot_variant() >= 2; }
 
-void g4_dot_f16_rows(const float *q, int64_t q_stride, int n_rows, const uint16_t *const *keys, int n_keys, int64_t n,
-                     float *out, int64_t out_stride) {
-    dot_rows_keys(1, q, q_stride, n_rows, (const void *const *)keys, n_keys, n, out, out_stride);
+void g4_dot_rows(const float *q, int64_t q_stride, int n_rows, const void *const *keys, int n_keys, int64_t n,
+                 int flags, float *out, int64_t out_stride) {
+    int f16 = flags & G4_ROWS_F16, h = 0;
+#ifdef __AVX2__
+    if ((flags & G4_ROWS_WIDE) && g4_wide_kernels(n))
+        h = dot_rows_keys_512(f16, q, q_stride, n_rows, keys, n_keys, n, out, out_stride);
+#endif
+    q += h * q_stride;
+    out += h * out_stride;
+    if (f16) dot_rows_keys(1, q, q_stride, n_rows - h, keys, n_keys, n, out, out_stride);
+    else dot_rows_keys(0, q, q_stride, n_rows - h, keys, n_keys, n, out, out_stride);
 }
 
 static float dot_bf16(const uint16_t *w, const float *x, int64_t n) {

@@ -20,12 +20,16 @@ void g4_matmul_multi(g4_threadpool *pool, const g4_tensor *const *W, int k, cons
 /* Σ a[i]·b[i] over float32 vectors. */
 float g4_dot_f32(const float *a, const float *b, int64_t n);
 /* out[h·out_stride + j] = (q + h·q_stride) · keys[j] for h < n_rows, j < n_keys
- * (vectors of n): attention scores, each key loaded once for several rows. */
-void g4_dot_f32_rows(const float *q, int64_t q_stride, int n_rows, const float *const *keys, int n_keys, int64_t n,
-                     float *out, int64_t out_stride);
-/* The same against keys stored as IEEE halves (a half-precision KV cache). */
-void g4_dot_f16_rows(const float *q, int64_t q_stride, int n_rows, const uint16_t *const *keys, int n_keys, int64_t n,
-                     float *out, int64_t out_stride);
+ * (vectors of n): attention scores, each key loaded once for several rows.
+ * Keys are floats, or IEEE halves with G4_ROWS_F16. G4_ROWS_WIDE: the keys
+ * are in cache (prefill reads them for every query), so take the 512-bit
+ * kernels where the CPU has them; streaming keys from memory (decode) they
+ * were slower than the 256-bit ones (docs/benchmarks.md). */
+enum { G4_ROWS_F16 = 1, G4_ROWS_WIDE = 2 };
+void g4_dot_rows(const float *q, int64_t q_stride, int n_rows, const void *const *keys, int n_keys, int64_t n,
+                 int flags, float *out, int64_t out_stride);
+/* 1 if G4_ROWS_WIDE can use 512-bit kernels on this CPU (n a multiple of 16). */
+int g4_wide_kernels(int64_t n);
 
 /* Dot product of row `row` of W with x (length in). */
 float g4_dot_row(const g4_tensor *W, int64_t row, const float *x);

@@ -210,22 +210,23 @@ static void test_activations(void) {
 
 /* Rows against several keys (attention scores): every row count up to 13
  * (8 + 4 + 1: each way rows are grouped), three keys, lengths with and
- * without a tail past the last 8, against double; rows never asked for stay
+ * without a tail past the last 8 (and multiples of 16, which the 512-bit
+ * kernels of G4_ROWS_WIDE take), against double; rows never asked for stay
  * NaN. Bound: n · 2^-24 · Σ|q·k| (recursive summation). */
-static void test_dot_rows(void) {
+static void test_dot_rows(int flags) {
     enum { ROWS = 13, KEYS = 3, STRIDE = 520 };
     float q[ROWS * STRIDE], k[KEYS][STRIDE], out[ROWS * KEYS];
-    const float *keys[KEYS] = {k[0], k[1], k[2]};
+    const void *keys[KEYS] = {k[0], k[1], k[2]};
     for (int i = 0; i < ROWS * STRIDE; i++) q[i] = (float)rand() / RAND_MAX - 0.5f;
     for (int j = 0; j < KEYS; j++)
         for (int i = 0; i < STRIDE; i++) k[j][i] = (float)rand() / RAND_MAX - 0.5f;
     double worst = 0;
-    const int lengths[] = {512, 77, 5};
-    for (int li = 0; li < 3; li++)
+    const int lengths[] = {512, 80, 77, 5};
+    for (int li = 0; li < 4; li++)
         for (int nr = 1; nr <= ROWS; nr++) {
             int n = lengths[li];
             for (int i = 0; i < ROWS * KEYS; i++) out[i] = NAN;
-            g4_dot_f32_rows(q, STRIDE, nr, keys, KEYS, n, out, KEYS);
+            g4_dot_rows(q, STRIDE, nr, keys, KEYS, n, flags, out, KEYS);
             for (int h = 0; h < ROWS; h++)
                 for (int j = 0; j < KEYS; j++) {
                     if (h >= nr) {
@@ -241,15 +242,16 @@ static void test_dot_rows(void) {
                     worst = isnan(e) ? INFINITY : fmax(worst, e);
                 }
         }
-    CHECK(worst <= 1.0, "dot rows: max error / bound %g", worst);
-    printf("dot rows (1-13 rows, 3 keys, lengths 512, 77, 5): max error / bound %.2g\n", worst);
+    const char *kind = flags & G4_ROWS_WIDE ? (g4_wide_kernels(16) ? "512-bit" : "wide, none here") : "256-bit";
+    CHECK(worst <= 1.0, "dot rows (%s): max error / bound %g", kind, worst);
+    printf("dot rows (%s; 1-13 rows, 3 keys, lengths 512, 80, 77, 5): max error / bound %.2g\n", kind, worst);
 }
 
 /* Grouped attention over a wrapping ring of keys, in one part and split
  * into uneven parts then merged, against a double-precision softmax; keys
  * and values stored as floats or (f16) as halves, the reference using the
  * same (rounded) values. */
-static void test_attention(int f16) {
+static void test_attention(int f16, int in_cache) {
     enum { HD = 256, NQ = 8, RING = 700, N_KEYS = 600, FIRST = 450 };
     float *K = malloc(sizeof(float) * RING * HD), *V = malloc(sizeof(float) * RING * HD), q[NQ * HD], out[NQ * HD];
     uint16_t *K16 = malloc(sizeof(uint16_t) * RING * HD), *V16 = malloc(sizeof(uint16_t) * RING * HD);
@@ -262,7 +264,7 @@ static void test_attention(int f16) {
         if (f16) K[i] = g4_f16_to_f32(K16[i]), V[i] = g4_f16_to_f32(V16[i]);
     }
     for (int i = 0; i < NQ * HD; i++) q[i] = ((float)rand() / RAND_MAX - 0.5f) * 0.5f;
-    g4_kv_view kv = {f16 ? (const void *)K16 : K, f16 ? (const void *)V16 : V, HD, FIRST, RING, HD, f16};
+    g4_kv_view kv = {f16 ? (const void *)K16 : K, f16 ? (const void *)V16 : V, HD, FIRST, RING, HD, f16, in_cache};
     double worst = 0;
     /* 8 query heads, and 7 (4 + 2 + 1: every head-group width of the value sums) */
     for (int nq = NQ; nq >= NQ - 1; nq--)
@@ -290,15 +292,18 @@ static void test_attention(int f16) {
         }
     }
     /* float dot products of 256 terms and a 600-term weighted sum: ~1e-6 */
-    CHECK(worst <= 1e-5, "attention (%s cache): max |error| %g", f16 ? "f16" : "f32", worst);
-    printf("attention (%s cache; ring wrap, 8 and 7 heads, 1 and 5 parts): max |error| %.2g\n", f16 ? "f16" : "f32", worst);
+    const char *kind = in_cache && g4_wide_kernels(HD) ? "512-bit" : "256-bit";
+    CHECK(worst <= 1e-5, "attention (%s cache, %s): max |error| %g", f16 ? "f16" : "f32", kind, worst);
+    printf("attention (%s cache, %s; ring wrap, 8 and 7 heads, 1 and 5 parts): max |error| %.2g\n", f16 ? "f16" : "f32",
+           kind, worst);
     free(K); free(V); free(K16); free(V16); free(parts);
 }
 
 int main(void) {
-    test_dot_rows();
-    test_attention(0);
-    test_attention(1);
+    test_dot_rows(0);
+    test_dot_rows(G4_ROWS_WIDE);
+    for (int f16 = 0; f16 < 2; f16++)
+        for (int in_cache = 0; in_cache < 2; in_cache++) test_attention(f16, in_cache);
     test_activations();
     test_half_conversions();
     test_matmul();
