@@ -35,7 +35,6 @@ static int grow(g4_layer_kv *lk, int64_t rows, g4_error *err) {
 
 int g4_kv_cache_init(g4_kv_cache *kv, const g4_config *cfg, int n_seq, int n_ctx, int n_batch, int f16, g4_error *err) {
     memset(kv, 0, sizeof *kv);
-    kv->f16 = f16;
     kv->n_seq = n_seq;
     kv->n_ctx = n_ctx;
     kv->n_batch = n_batch;

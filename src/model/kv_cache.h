@@ -33,7 +33,6 @@ typedef struct g4_kv_cache {
     int n_seq;
     int n_ctx;   /* maximum positions per sequence */
     int n_batch; /* maximum new tokens of one sequence per forward */
-    int f16;     /* rows of halves, not floats */
     g4_seq_kv *seq;
 } g4_kv_cache;
 
