@@ -164,7 +164,7 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
     dev_alloc((void **)&c->d_pos, sizeof(int32_t) * n, &failed);
     dev_alloc((void **)&c->d_seq, sizeof(int32_t) * n, &failed);
     dev_alloc((void **)&c->d_rows, sizeof(int32_t) * n, &failed);
-    if (!failed && cudaMallocHost((void **)&c->h_ints, sizeof(int32_t) * 4 * n) != cudaSuccess) failed = 1;
+    if (!failed && cudaMallocHost((void **)&c->h_ints, sizeof(int32_t) * 6 * n) != cudaSuccess) failed = 1;
     if (!failed && LP && cudaMallocHost((void **)&c->h_ple, f * n * LP) != cudaSuccess) failed = 1;
     if (failed) {
         g4_gpu_context_free(c);

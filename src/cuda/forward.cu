@@ -52,13 +52,16 @@ static int stage_batch(g4_gpu_context *c, const g4_batch *b) {
     const g4_gpu_model *g = c->gm;
     const g4_config *cfg = g->cfg;
     int n = b->n, nb = c->n_batch, k = 0;
-    int32_t *tok = c->h_ints, *pos = tok + nb, *seq = pos + nb, *rows = seq + nb;
+    int32_t *tok = c->h_ints, *pos = tok + nb, *seq = pos + nb, *rows = seq + nb, *row_pos = rows + nb, *row_seq = row_pos + nb;
     for (int t = 0; t < n; t++) {
         int is_embd = b->embd_row && b->embd_row[t];
         tok[t] = is_embd ? cfg->pad_token_id : b->token[t]; /* soft tokens look up the pad id's per-layer row */
         pos[t] = b->pos[t];
         seq[t] = b->seq ? b->seq[t] : 0;
-        if (wants_logits(b, t)) rows[k++] = t;
+        if (!wants_logits(b, t)) continue;
+        row_pos[k] = pos[t];
+        row_seq[k] = seq[t];
+        rows[k++] = t;
     }
     int64_t LP = (int64_t)cfg->n_layers * cfg->ple_dim;
     for (int t = 0; LP && t < n; t++) { /* the per-layer table stays in host memory: one row per token */
@@ -203,7 +206,7 @@ static int attention_block(g4_gpu_context *c, int l, int n, g4_error *err) {
     /* a prompt chunk large enough for the tensor cores (the same switch as the matmuls; float32
      * models keep float32 attention, as their matmuls keep SGEMM): cuBLAS where the scores fit,
      * else the flash-style kernel */
-    int nb = c->n_batch, p0 = c->h_ints[nb], seq = c->h_ints[2 * nb];
+    int p0 = c->host_pos[0], seq = c->host_seq[0];
     int tc = c->one_prompt && n >= c->gemm_min_rows && w->q_proj.dtype != G4_DTYPE_F32;
     gpu_qk_rope_run(c->stream, &r, n);
     MARK("qk norm+rope");
@@ -391,7 +394,8 @@ static int lm_head(g4_gpu_context *c, int n_rows, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
     int64_t D = cfg->hidden_size, V = cfg->vocab_size;
     if (!n_rows) return 0;
-    gpu_gather_rmsnorm(c->stream, c->x, c->h, c->d_rows, n_rows, (int)D, c->gm->final_norm, cfg->rms_eps);
+    gpu_gather_rmsnorm(c->stream, c->x, c->h, c->rows_kept ? NULL : c->d_rows, n_rows, (int)D, c->gm->final_norm,
+                       cfg->rms_eps);
     TRY(gpu_matmul(c, &c->gm->embed, c->x, D, n_rows, c->d_logits, V, err));
     if (cfg->final_logit_softcap > 0) gpu_softcap(c->stream, c->d_logits, n_rows * V, cfg->final_logit_softcap);
     CUDA_TRY(cudaMemcpyAsync(c->logits, c->d_logits, sizeof(float) * (size_t)(n_rows * V), cudaMemcpyDeviceToHost,
@@ -399,22 +403,66 @@ static int lm_head(g4_gpu_context *c, int n_rows, g4_error *err) {
     return 0;
 }
 
+/* After the last layer that writes the KV cache, only the rows whose logits
+ * are wanted affect anything (the later layers read that cache, not each
+ * other's rows): they move to the front, in order, with their per-layer
+ * inputs, positions and sequences, and the rest are dropped. The CPU does
+ * this one layer earlier (model/forward.c, keep_logit_rows); here on E2B 20
+ * of 35 layers, all the double-wide ones, run for the logit rows only.
+ * Returns the rows still carried. */
+static int keep_logit_rows(g4_gpu_context *c, int l, int n_rows, g4_error *err) {
+    const g4_config *cfg = c->gm->cfg;
+    int64_t D = cfg->hidden_size, LP = (int64_t)cfg->n_layers * cfg->ple_dim;
+    const int32_t *rows = c->h_ints + 3 * c->n_batch;
+    if (n_rows) { /* through scratch: a row may move onto one not yet read */
+        gpu_gather_rows(c->stream, c->o, c->h, c->d_rows, 1, n_rows, (int)D, 0);
+        CUDA_TRY(cudaMemcpyAsync(c->h, c->o, sizeof(float) * n_rows * D, cudaMemcpyDeviceToDevice, c->stream));
+        if (LP) {
+            gpu_gather_rows(c->stream, c->ple_tok, c->ple, c->d_rows, 1, n_rows, (int)LP, 0);
+            CUDA_TRY(cudaMemcpyAsync(c->ple, c->ple_tok, sizeof(float) * n_rows * LP, cudaMemcpyDeviceToDevice, c->stream));
+        }
+        c->host_pos = rows + c->n_batch;
+        c->host_seq = rows + 2 * c->n_batch;
+        CUDA_TRY(cudaMemcpyAsync(c->d_pos, c->host_pos, sizeof(int32_t) * n_rows, cudaMemcpyHostToDevice, c->stream));
+        CUDA_TRY(cudaMemcpyAsync(c->d_seq, c->host_seq, sizeof(int32_t) * n_rows, cudaMemcpyHostToDevice, c->stream));
+    }
+    for (int k = 1; k < n_rows; k++) c->one_prompt &= rows[k] == rows[0] + k;
+    c->rows_kept = 1;
+    gpu_row_chain ch = residual(NULL, NULL, 1.0f); /* the next layer's input norm, for the rows kept */
+    attention_norms(c, l + 1, n_rows, &ch);
+    run_chain(c, &ch, n_rows);
+    MARK("logit rows kept");
+    return 0;
+}
+
+static int last_kv_layer(const g4_config *cfg) {
+    int last = 0;
+    for (int l = 0; l < cfg->n_layers; l++)
+        if (cfg->layer[l].kv_source == l) last = l;
+    return last;
+}
+
 /* Everything a batch does on the device, in stream order (§2.1). */
 static int enqueue_forward(g4_gpu_context *c, const g4_batch *b, int n_rows, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
+    int n = b->n, last_kv = last_kv_layer(cfg);
     MARK("start");
-    TRY(upload_batch(c, b->n, n_rows, err));
+    TRY(upload_batch(c, n, n_rows, err));
     TRY(embed(c, b, err));
-    if (cfg->ple_dim) TRY(ple_inputs(c, b->n, err));
+    if (cfg->ple_dim) TRY(ple_inputs(c, n, err));
     gpu_row_chain ch = residual(NULL, NULL, 1.0f); /* the first layer's input norm */
-    attention_norms(c, 0, b->n, &ch);
-    run_chain(c, &ch, b->n);
+    attention_norms(c, 0, n, &ch);
+    run_chain(c, &ch, n);
     MARK("embed");
-    for (int l = 0; l < cfg->n_layers; l++) {
+    for (int l = 0; l < cfg->n_layers && n; l++) {
         float scalar = c->gm->layer[l].layer_scalar;
-        TRY(attention_block(c, l, b->n, err));
-        TRY(ffn_block(c, l, b->n, cfg->ple_dim ? 1.0f : scalar, err));
-        if (cfg->ple_dim) TRY(ple_block(c, l, b->n, scalar, err));
+        TRY(attention_block(c, l, n, err));
+        TRY(ffn_block(c, l, n, cfg->ple_dim ? 1.0f : scalar, err));
+        if (cfg->ple_dim) TRY(ple_block(c, l, n, scalar, err));
+        if (l == last_kv && n_rows < n && l + 1 < cfg->n_layers) {
+            TRY(keep_logit_rows(c, l, n_rows, err));
+            n = n_rows;
+        }
     }
     TRY(lm_head(c, n_rows, err));
     MARK("lm head");
@@ -459,6 +507,9 @@ extern "C" int g4_gpu_forward(g4_gpu_context *c, const g4_batch *b, g4_error *er
     c->n_logits = 0;
     TRY(check_batch(c, b, err));
     int n_rows = stage_batch(c, b);
+    c->host_pos = c->h_ints + c->n_batch;
+    c->host_seq = c->h_ints + 2 * c->n_batch;
+    c->rows_kept = 0;
     c->one_prompt = 1;
     for (int t = 1; t < b->n; t++)
         c->one_prompt &= (b->seq ? b->seq[t] == b->seq[0] : 1) && b->pos[t] == b->pos[0] + t;

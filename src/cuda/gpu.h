@@ -136,7 +136,10 @@ struct g4_gpu_context {
     int32_t *d_token, *d_pos, *d_seq, *d_rows;
     float *d_logits;
     /* pinned host staging */
-    int32_t *h_ints;          /* [4][n_batch]: token, pos, seq, logit rows */
+    int32_t *h_ints;          /* [6][n_batch]: token, pos, seq, logit rows, and the
+                               * positions and sequences of those rows */
+    const int32_t *host_pos, *host_seq; /* the rows still carried: h_ints' pos and seq, or the
+                                         * logit rows' after keep_logit_rows (forward.cu) */
     float *h_ple;             /* [n_batch][L·P] token part of the per-layer inputs */
     float *logits;            /* [logits_cap][V] host */
     int n_logits, logits_cap;
@@ -144,7 +147,8 @@ struct g4_gpu_context {
     gpu_attn_split attn_split;
     int use_graphs;           /* G4_GPU_GRAPHS=0 turns them off */
     gpu_profile *profile;     /* G4_GPU_PROFILE=1 */
-    int one_prompt;           /* the batch at hand: one sequence, consecutive positions */
+    int one_prompt;           /* the rows still carried: one sequence, consecutive positions */
+    int rows_kept;            /* only the logit rows are left, in order (forward.cu) */
     gpu_graph graphs[GPU_GRAPH_MAX_TOKENS + 1]; /* by batch size */
 };
 
@@ -301,7 +305,7 @@ void gpu_softcap(cudaStream_t st, float *x, int64_t n, float cap);
 /* Per-layer inputs: ple[t] = (rmsnorm_per_layer(ple[t] · D^-0.5) + token_part[t] · tscale) · 2^-0.5 */
 void gpu_ple_combine(cudaStream_t st, float *ple, const float *token_part, int n, int L, int P, const float *norm_w,
                      float d_scale, float tscale, float eps);
-/* Gathers rows idx[i] of h into x with the final norm applied. */
+/* Gathers rows idx[i] of h (rows 0 .. n-1 where idx is NULL) into x with the final norm applied. */
 void gpu_gather_rmsnorm(cudaStream_t st, float *x, const float *h, const int32_t *idx, int n, int dim,
                         const float *weight, float eps);
 /* Router: softmax over E, top K (ties to the lower index), renormalised,

@@ -327,7 +327,7 @@ void gpu_ple_combine(cudaStream_t st, float *ple, const float *token_part, int n
 
 static __global__ void gather_rmsnorm_kernel(float *x, const float *h, const int32_t *idx, int dim, const float *w,
                                              float eps) {
-    const float *in = h + (int64_t)idx[blockIdx.x] * dim;
+    const float *in = h + (int64_t)(idx ? idx[blockIdx.x] : (int32_t)blockIdx.x) * dim;
     float *out = x + (int64_t)blockIdx.x * dim;
     float s = rms_scale(in, dim, eps);
     for (int i = threadIdx.x; i < dim; i += blockDim.x) out[i] = in[i] * s * w[i];
