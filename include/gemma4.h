@@ -142,8 +142,10 @@ typedef struct gemma4_gpu_info {
     double copy_gb_per_s;
     uint64_t decode_bytes;
     uint64_t weight_bytes;
-    uint64_t matmul_params; /* weights one token multiplies, LM head excluded: prefill FLOPs = 2 x this x tokens + attention */
+    uint64_t matmul_params; /* weights one token multiplies, LM head excluded (attention not counted) */
     double gemm_tflops;     /* bf16 tensor-core throughput of an 8192^3 cuBLAS GEMM, measured by this call */
+    uint64_t prompt_matmul_params; /* the same for a prompt token whose logits are not wanted: the layers after
+                                    * the last one that writes the KV cache skip it (E2B/E4B) */
 } gemma4_gpu_info;
 int gemma4_gpu_info_get(const gemma4_context *ctx, gemma4_gpu_info *info);
 

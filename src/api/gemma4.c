@@ -205,7 +205,7 @@ int gemma4_gpu_info_get(const gemma4_context *ctx, gemma4_gpu_info *info) {
     if (!ctx->gpu) return fail("this context runs on the CPU");
     info->decode_bytes = g4_gpu_decode_bytes(ctx->model->gpu);
     info->weight_bytes = g4_gpu_weight_bytes(ctx->model->gpu);
-    info->matmul_params = g4_gpu_matmul_params(ctx->model->gpu);
+    info->matmul_params = g4_gpu_matmul_params(ctx->model->gpu, &info->prompt_matmul_params);
     return g4_gpu_copy_bandwidth(&info->copy_gb_per_s, &last_error) ||
            g4_gpu_gemm_tflops(ctx->model->gpu, &info->gemm_tflops, &last_error);
 }

@@ -133,7 +133,9 @@ int cmd_bench(int argc, char **argv) {
                    in.weight_dtype, in.n_params / 1e9, on_gpu ? "GPU" : threads_text, label, n / median);
             if (on_gpu && test) printf(" %.0f%% of the bandwidth bound |", 100 * n / median / bound);
             if (on_gpu && !test) {
-                double tflops = 2.0 * (double)gpu.matmul_params * n / median / 1e12;
+                /* only the last prompt token's logits are wanted: the others skip the KV-shared layers */
+                double flops = 2.0 * ((double)gpu.prompt_matmul_params * (n - 1) + (double)gpu.matmul_params);
+                double tflops = flops / median / 1e12;
                 printf(" %.0f matmul TFLOP/s, %.0f%% of GEMM |", tflops, 100 * tflops / gpu.gemm_tflops);
             }
             printf("\n");

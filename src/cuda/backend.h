@@ -56,9 +56,10 @@ int g4_gpu_copy_bandwidth(double *gb_per_s, g4_error *err);
 uint64_t g4_gpu_decode_bytes(const g4_gpu_model *g);
 /* Device memory the weights take, in bytes. */
 uint64_t g4_gpu_weight_bytes(const g4_gpu_model *g);
-/* Weights one token multiplies, the LM head excluded (prefill FLOPs = 2 x
- * this x tokens, attention not counted). */
-uint64_t g4_gpu_matmul_params(const g4_gpu_model *g);
+/* Weights one token multiplies, the LM head excluded (attention not
+ * counted); *prompt_row: the same for a prompt row whose logits are not
+ * wanted (dropped after the last layer that writes the KV cache). */
+uint64_t g4_gpu_matmul_params(const g4_gpu_model *g, uint64_t *prompt_row);
 /* Measured bf16 tensor-core throughput (an 8192^3 cuBLAS GEMM), TFLOP/s. */
 int g4_gpu_gemm_tflops(g4_gpu_model *g, double *tflops, g4_error *err);
 /* Router launches that also chose the experts, so far in this process (tests check that the path ran). */

@@ -30,6 +30,10 @@ int g4_gpu_seq_truncate(g4_gpu_context *c, int seq, int n_keep, g4_error *err) {
 int g4_gpu_copy_bandwidth(double *gb_per_s, g4_error *err) { *gb_per_s = 0; return no_cuda(err); }
 uint64_t g4_gpu_decode_bytes(const g4_gpu_model *g) { (void)g; return 0; }
 uint64_t g4_gpu_weight_bytes(const g4_gpu_model *g) { (void)g; return 0; }
-uint64_t g4_gpu_matmul_params(const g4_gpu_model *g) { (void)g; return 0; }
+uint64_t g4_gpu_matmul_params(const g4_gpu_model *g, uint64_t *prompt_row) {
+    (void)g;
+    *prompt_row = 0;
+    return 0;
+}
 int g4_gpu_gemm_tflops(g4_gpu_model *g, double *tflops, g4_error *err) { (void)g; *tflops = 0; return no_cuda(err); }
 long g4_gpu_fused_route_count(void) { return 0; }

@@ -435,17 +435,10 @@ static int keep_logit_rows(g4_gpu_context *c, int l, int n_rows, g4_error *err) 
     return 0;
 }
 
-static int last_kv_layer(const g4_config *cfg) {
-    int last = 0;
-    for (int l = 0; l < cfg->n_layers; l++)
-        if (cfg->layer[l].kv_source == l) last = l;
-    return last;
-}
-
 /* Everything a batch does on the device, in stream order (§2.1). */
 static int enqueue_forward(g4_gpu_context *c, const g4_batch *b, int n_rows, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
-    int n = b->n, last_kv = last_kv_layer(cfg);
+    int n = b->n, last_kv = g4_config_last_kv_layer(cfg);
     MARK("start");
     TRY(upload_batch(c, n, n_rows, err));
     TRY(embed(c, b, err));

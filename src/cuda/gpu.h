@@ -76,7 +76,7 @@ struct g4_gpu_model {
     gpu_layer *layer;         /* [L] host array of device pointers */
     void **allocs;            /* every device allocation, for freeing */
     int n_allocs, cap_allocs;
-    uint64_t weight_bytes, decode_bytes, matmul_params;
+    uint64_t weight_bytes, decode_bytes, matmul_params, prompt_matmul_params;
     cublasHandle_t cublas;
 };
 

@@ -332,12 +332,13 @@ static int upload_layer(g4_gpu_model *g, const g4_config *c, int l, const g4_lay
     return upload_split_experts(g, &gl->experts_gate_up, &hw->experts_gate, &hw->experts_up, err);
 }
 
-/* Weights one token multiplies: every layer matrix, K of E experts, the
- * per-layer projection; not the LM head (prefill computes it for one row). */
-static uint64_t matmul_params(const g4_gpu_model *g) {
+/* Weights one token multiplies in layers 0 .. n_layers-1: every layer
+ * matrix, K of E experts, the per-layer projection; not the LM head
+ * (prefill computes it for one row). */
+static uint64_t matmul_params(const g4_gpu_model *g, int n_layers) {
     const g4_config *c = g->cfg;
     uint64_t p = g->ple_model_proj.data ? (uint64_t)(g->ple_model_proj.rows * g->ple_model_proj.cols) : 0;
-    for (int l = 0; l < c->n_layers; l++) {
+    for (int l = 0; l < n_layers; l++) {
         const gpu_layer *gl = &g->layer[l];
         const gpu_matrix *ms[] = {&gl->q_proj, &gl->k_proj, &gl->v_proj, &gl->o_proj, &gl->gate_proj, &gl->up_proj,
                                   &gl->down_proj, &gl->router_proj, &gl->ple_gate, &gl->ple_proj};
@@ -350,7 +351,10 @@ static uint64_t matmul_params(const g4_gpu_model *g) {
     return p;
 }
 
-extern "C" uint64_t g4_gpu_matmul_params(const g4_gpu_model *g) { return g->matmul_params; }
+extern "C" uint64_t g4_gpu_matmul_params(const g4_gpu_model *g, uint64_t *prompt_row) {
+    *prompt_row = g->prompt_matmul_params;
+    return g->matmul_params;
+}
 
 /* Weight bytes one token's decode step reads: every matrix once, the K
  * chosen experts of E, one embedding row and the whole (tied) LM head. */
@@ -399,7 +403,8 @@ extern "C" int g4_gpu_model_new(const g4_model *m, g4_gpu_model **out, g4_error 
     if (!rc && cudaDeviceSynchronize() != cudaSuccess) rc = g4_fail(err, "CUDA: %s", cudaGetErrorString(cudaGetLastError()));
     if (rc) { g4_gpu_model_free(g); return -1; }
     g->decode_bytes = decode_bytes(g);
-    g->matmul_params = matmul_params(g);
+    g->matmul_params = matmul_params(g, g->cfg->n_layers);
+    g->prompt_matmul_params = matmul_params(g, g4_config_last_kv_layer(g->cfg) + 1);
     *out = g;
     return 0;
 }

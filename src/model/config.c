@@ -148,6 +148,13 @@ static int parse_layers(json_t *tc, g4_config *c, g4_error *err) {
     return g4_config_resolve_kv_sources(c, err);
 }
 
+int g4_config_last_kv_layer(const g4_config *cfg) {
+    int last = 0;
+    for (int l = 0; l < cfg->n_layers; l++)
+        if (cfg->layer[l].kv_source == l) last = l;
+    return last;
+}
+
 int g4_config_resolve_kv_sources(g4_config *c, g4_error *err) {
     int first_shared = c->n_layers - c->n_kv_shared_layers;
     for (int l = 0; l < c->n_layers; l++) {

@@ -64,4 +64,8 @@ void g4_config_free(g4_config *cfg);
  * kinds: a KV-shared layer reads the last non-shared layer of its kind. */
 int g4_config_resolve_kv_sources(g4_config *cfg, g4_error *err);
 
+/* The last layer that writes the KV cache (kv_source set): after it only
+ * the rows whose logits are wanted matter. */
+int g4_config_last_kv_layer(const g4_config *cfg);
+
 #endif

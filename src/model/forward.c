@@ -159,9 +159,7 @@ int g4_forward(const g4_model *m, g4_kv_cache *kv, g4_state *s, g4_threadpool *p
     const g4_config *c = &m->cfg;
     if (check_batch(m, kv, s, b, err)) return -1;
 
-    int last_kv_layer = 0;
-    for (int l = 0; l < c->n_layers; l++)
-        if (c->layer[l].kv_source == l) last_kv_layer = l;
+    int last_kv_layer = g4_config_last_kv_layer(c);
 
     embed(m, s, b);
     if (c->ple_dim) g4_ple_inputs(m, s, pool, b);
