@@ -408,8 +408,7 @@ static int lm_head(g4_gpu_context *c, int n_rows, g4_error *err) {
  * other's rows): they move to the front, in order, with their per-layer
  * inputs, positions and sequences, and the rest are dropped. The CPU does
  * this one layer earlier (model/forward.c, keep_logit_rows); here on E2B 20
- * of 35 layers, all the double-wide ones, run for the logit rows only.
- * Returns the rows still carried. */
+ * of 35 layers, all the double-wide ones, run for the logit rows only. */
 static int keep_logit_rows(g4_gpu_context *c, int l, int n_rows, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
     int64_t D = cfg->hidden_size, LP = (int64_t)cfg->n_layers * cfg->ple_dim;

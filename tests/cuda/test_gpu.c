@@ -381,7 +381,7 @@ static void kept_rows(const char *root, const char *name) {
     const int patterns[3][5] = {{4, 3, n / 2, n / 2 + 1, n - 1}, {3, n - 3, n - 2, n - 1}, {0}}; /* count, rows */
     for (int p = 0; ref && n >= 12 && p < 3; p++) {
         gemma4_context *c = new_ctx(m, GEMMA4_DEVICE_GPU, n + 1, n);
-        int count = patterns[p][0], last = count ? patterns[p][count] : n - 1;
+        int count = patterns[p][0];
         memset(want, 0, sizeof want);
         for (int i = 1; i <= count; i++) want[patterns[p][i]] = 1;
         /* no row wanted: the prompt stops short of its last token, which follows alone */
@@ -395,7 +395,7 @@ static void kept_rows(const char *root, const char *name) {
         float worst = 0;
         int agree = 1;
         for (int i = 0; !rc && i < (count ? count : 1); i++) {
-            int row = count ? patterns[p][i + 1] : last;
+            int row = count ? patterns[p][i + 1] : n - 1;
             const float *got = gemma4_get_logits(c, i), *r = ref + (size_t)row * V;
             float d = got ? max_abs_diff(got, r, V) : INFINITY;
             if (!(d <= worst)) worst = d;
