@@ -52,7 +52,8 @@ static int stage_batch(g4_gpu_context *c, const g4_batch *b) {
     const g4_gpu_model *g = c->gm;
     const g4_config *cfg = g->cfg;
     int n = b->n, nb = c->n_batch, k = 0;
-    int32_t *tok = c->h_ints, *pos = tok + nb, *seq = pos + nb, *rows = seq + nb, *row_pos = rows + nb, *row_seq = row_pos + nb;
+    int32_t *tok = c->h_ints, *pos = tok + nb, *seq = pos + nb, *rows = seq + nb;
+    int32_t *row_pos = rows + nb, *row_seq = row_pos + nb; /* the logit rows' positions and sequences */
     for (int t = 0; t < n; t++) {
         int is_embd = b->embd_row && b->embd_row[t];
         tok[t] = is_embd ? cfg->pad_token_id : b->token[t]; /* soft tokens look up the pad id's per-layer row */
@@ -418,7 +419,8 @@ static int keep_logit_rows(g4_gpu_context *c, int l, int n_rows, g4_error *err) 
         CUDA_TRY(cudaMemcpyAsync(c->h, c->o, sizeof(float) * n_rows * D, cudaMemcpyDeviceToDevice, c->stream));
         if (LP) {
             gpu_gather_rows(c->stream, c->ple_tok, c->ple, c->d_rows, 1, n_rows, (int)LP, 0);
-            CUDA_TRY(cudaMemcpyAsync(c->ple, c->ple_tok, sizeof(float) * n_rows * LP, cudaMemcpyDeviceToDevice, c->stream));
+            CUDA_TRY(cudaMemcpyAsync(c->ple, c->ple_tok, sizeof(float) * n_rows * LP, cudaMemcpyDeviceToDevice,
+                                     c->stream));
         }
         c->host_pos = rows + c->n_batch;
         c->host_seq = rows + 2 * c->n_batch;
