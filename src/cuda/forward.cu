@@ -226,39 +226,6 @@ static int attention_block(g4_gpu_context *c, int l, int n, g4_error *err) {
     return 0;
 }
 
-/* Many tokens (a prompt): rows grouped by expert on the host, then one
- * tensor-core GEMM per chosen expert for gate/up and one for down, instead
- * of one matrix read per (token, expert). Same sums as the grouped GEMV path. */
-static int experts_by_gemm(g4_gpu_context *c, const gpu_layer *w, int n, g4_error *err) {
-    const g4_config *cfg = c->gm->cfg;
-    int D = cfg->hidden_size, E = cfg->n_experts, K = cfg->top_k_experts, Im = cfg->moe_dim, items = n * K;
-    CUDA_TRY(cudaMemcpyAsync(c->h_experts, c->moe_experts, sizeof(int) * items, cudaMemcpyDeviceToHost, c->stream));
-    CUDA_TRY(cudaStreamSynchronize(c->stream));
-    int count[1024] = {0}, start[1025];
-    for (int i = 0; i < items; i++) count[c->h_experts[i]]++;
-    start[0] = 0;
-    for (int e = 0; e < E; e++) start[e + 1] = start[e] + count[e];
-    for (int e = 0; e < E; e++) count[e] = start[e];
-    for (int i = 0; i < items; i++) c->h_perm[count[c->h_experts[i]]++] = i;
-    CUDA_TRY(cudaMemcpyAsync(c->moe_perm, c->h_perm, sizeof(int) * items, cudaMemcpyHostToDevice, c->stream));
-    gpu_gather_rows(c->stream, c->moe_sorted, c->moe_x, c->moe_perm, K, items, D, 0);
-    for (int e = 0; e < E; e++) { /* gate and up: [rows][2·Im] */
-        int rows = start[e + 1] - start[e];
-        gpu_matrix m = w->experts_gate_up;
-        m.data = (char *)m.data + (size_t)e * 2 * Im * D * 2;
-        if (rows) TRY(gpu_matmul_gemm(c, &m, c->moe_sorted + (int64_t)start[e] * D, D, rows, c->moe_gate_up + (int64_t)start[e] * 2 * Im, 2 * Im, err));
-    }
-    gpu_gelu_gate(c->stream, c->moe_act, Im, c->moe_gate_up, 2 * Im, c->moe_gate_up + Im, 2 * Im, items, Im);
-    for (int e = 0; e < E; e++) { /* down: [rows][D], still in expert order */
-        int rows = start[e + 1] - start[e];
-        gpu_matrix m = w->experts_down;
-        m.data = (char *)m.data + (size_t)e * D * Im * 2;
-        if (rows) TRY(gpu_matmul_gemm(c, &m, c->moe_act + (int64_t)start[e] * Im, Im, rows, c->moe_sorted + (int64_t)start[e] * D, D, err));
-    }
-    gpu_gather_rows(c->stream, c->moe_y, c->moe_sorted, c->moe_perm, 1, items, D, 1); /* back to token order */
-    return 0;
-}
-
 /* moe.c: router and the chosen experts, from the norms ffn_norms made; the
  * weighted sum is the next chain's first step. */
 static int moe(g4_gpu_context *c, int l, int n, g4_error *err) {
@@ -276,7 +243,7 @@ static int moe(g4_gpu_context *c, int l, int n, g4_error *err) {
     }
     MARK("top-k");
     if (n >= c->gemm_min_rows && w->experts_gate_up.dtype == G4_DTYPE_BF16 && w->experts_down.dtype == G4_DTYPE_BF16) {
-        TRY(experts_by_gemm(c, w, n, err));
+        TRY(gpu_experts_gemm(c, &w->experts_gate_up, &w->experts_down, n, K, err));
     } else {
         TRY(gpu_matmul_grouped(c, &w->experts_gate_up, c->moe_experts, c->moe_x, D, K, n * K, c->moe_act, Im, 1, err));
         MARK("experts gate/up");
@@ -319,7 +286,7 @@ static int ffn_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error
         float *out[2] = {c->gate, c->up};
         int64_t out_stride[2] = {I, I};
         TRY(gpu_matmul_bf16_input(c, proj, out, out_stride, 2, n, err));
-        gpu_gelu_gate_bf16(c->stream, c->x_bf16, c->gate, c->up, n, I);
+        gpu_gelu_gate_bf16(c->stream, c->x_bf16, c->gate, c->up, I, n, I);
         TRY(gpu_matmul_bf16_input(c, proj + 2, &c->o, &d_stride, 1, n, err));
     } else if (n < c->gemm_min_rows && w->gate_proj.dtype == w->up_proj.dtype) {
         TRY(gpu_matmul_glu(c, &w->gate_proj, &w->up_proj, c->x, D, n, c->gate, I, err));

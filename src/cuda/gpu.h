@@ -129,8 +129,9 @@ struct g4_gpu_context {
     float *router_x, *moe_x, *router, *moe_weights, *moe_gate_up, *moe_act, *moe_y;
     int *moe_experts;
     int *route_done;          /* gpu_route's counter */
-    float *moe_sorted;        /* [n·K][D] expert inputs grouped by expert (prefill) */
-    int *moe_perm, *h_experts, *h_perm; /* item of each sorted row; host copies */
+    float *moe_sorted;        /* [padded rows][D] expert outputs grouped by expert (prefill, moe_gemm.cu) */
+    int *moe_perm, *h_experts, *h_perm; /* item of each sorted row (-1: padding); host copies */
+    void **moe_ptrs, **h_moe_ptrs; /* the batched GEMMs' tile pointers; host copy */
     __nv_bfloat16 *x_bf16;    /* activations rounded for tensor-core GEMMs */
     int64_t x_bf16_cap;
     int32_t *d_token, *d_pos, *d_seq, *d_rows;
@@ -232,8 +233,9 @@ int gpu_matmul_glu(g4_gpu_context *c, const gpu_matrix *gate, const gpu_matrix *
 
 void gpu_embed(cudaStream_t st, const gpu_matrix *table, const int32_t *token, int n, float scale, float *out);
 /* Prefill: the GELU gate straight into c->x_bf16's layout, for
- * gpu_matmul_bf16_input (contiguous [rows][dim]). */
-void gpu_gelu_gate_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *gate, const float *up, int rows, int dim);
+ * gpu_matmul_bf16_input (contiguous [rows][dim]; gate and up rows in_stride floats apart). */
+void gpu_gelu_gate_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *gate, const float *up, int64_t in_stride,
+                        int rows, int dim);
 
 /* One output of a row chain: rmsnorm(h) ⊙ w · extra (w NULL: no weight), as
  * float32 rows of `stride` floats or, for a tensor-core product, bf16 [rows][dim]. */
@@ -312,8 +314,16 @@ void gpu_gather_rmsnorm(cudaStream_t st, float *x, const float *h, const int32_t
  * times per-expert scales; experts in ascending order per token. */
 void gpu_moe_topk(cudaStream_t st, const float *logits, int n, int E, int K, const float *expert_scale, int *experts,
                   float *weights);
-/* dst[i] = src[idx[i] / div] (rows of dim floats), or with scatter dst[idx[i]] = src[i]. */
+/* dst[i] = src[idx[i] / div] (rows of dim floats), or with scatter dst[idx[i]] = src[i];
+ * rows i with idx[i] < 0 are left alone. */
 void gpu_gather_rows(cudaStream_t st, float *dst, const float *src, const int *idx, int div, int n, int dim, int scatter);
+/* dst[i] = bf16(src[idx[i] / div]), zeros where idx[i] < 0. */
+void gpu_gather_rows_bf16(cudaStream_t st, __nv_bfloat16 *dst, const float *src, const int *idx, int div, int n, int dim);
+/* A prompt chunk's experts (moe_gemm.cu): moe_y[n·K][D] from moe_x and the routing in
+ * moe_experts, through two batched tensor-core GEMMs (bf16 stacks of E matrices). */
+int gpu_experts_gemm(g4_gpu_context *c, const gpu_matrix *gate_up, const gpu_matrix *down, int n, int K, g4_error *err);
+/* Rows of moe_sorted and moe_gate_up gpu_experts_gemm may use for `items` (token, expert) pairs. */
+int gpu_moe_padded_rows(int64_t items);
 void gpu_to_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *x, int64_t x_stride, int n, int64_t cols);
 /* Deterministic pseudo-random fill: uniform in [-scale, scale]. */
 void gpu_fill_random(cudaStream_t st, gpu_matrix *w, uint64_t seed, float scale);

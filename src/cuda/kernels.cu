@@ -285,17 +285,19 @@ void gpu_gelu_gate(cudaStream_t st, float *out, int64_t out_stride, const float 
     gelu_gate_kernel<<<dim3(bx, rows), ROW_THREADS, 0, st>>>(out, out_stride, gate, gate_stride, up, up_stride, dim);
 }
 
-static __global__ void gelu_gate_bf16_kernel(__nv_bfloat16 *out, const float *gate, const float *up, int dim) {
+static __global__ void gelu_gate_bf16_kernel(__nv_bfloat16 *out, const float *gate, const float *up, int64_t in_stride,
+                                             int dim) {
     int64_t r = blockIdx.y;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < dim; i += gridDim.x * blockDim.x)
-        out[r * dim + i] = __float2bfloat16_rn(gelu_tanh(gate[r * dim + i]) * up[r * dim + i]);
+        out[r * dim + i] = __float2bfloat16_rn(gelu_tanh(gate[r * in_stride + i]) * up[r * in_stride + i]);
 }
 
-void gpu_gelu_gate_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *gate, const float *up, int rows, int dim) {
+void gpu_gelu_gate_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *gate, const float *up, int64_t in_stride,
+                        int rows, int dim) {
     if (rows <= 0) return;
     int bx = (dim + ROW_THREADS - 1) / ROW_THREADS;
     if (bx > 64) bx = 64;
-    gelu_gate_bf16_kernel<<<dim3(bx, rows), ROW_THREADS, 0, st>>>(out, gate, up, dim);
+    gelu_gate_bf16_kernel<<<dim3(bx, rows), ROW_THREADS, 0, st>>>(out, gate, up, in_stride, dim);
 }
 
 static __global__ void softcap_kernel(float *x, int64_t n, float cap) {

@@ -25,6 +25,7 @@ void gpu_moe_topk(cudaStream_t st, const float *logits, int n, int E, int K, con
 }
 
 static __global__ void gather_rows_kernel(float *dst, const float *src, const int *idx, int div, int dim, int scatter) {
+    if (idx[blockIdx.y] < 0) return; /* a padding row (moe_gemm.cu) */
     int64_t i = blockIdx.y, j = scatter ? idx[i] : i, k = scatter ? i : idx[i] / div;
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < dim; c += gridDim.x * blockDim.x)
         dst[j * dim + c] = src[k * dim + c];
@@ -32,4 +33,14 @@ static __global__ void gather_rows_kernel(float *dst, const float *src, const in
 
 void gpu_gather_rows(cudaStream_t st, float *dst, const float *src, const int *idx, int div, int n, int dim, int scatter) {
     if (n > 0) gather_rows_kernel<<<dim3((dim + 255) / 256, n), 256, 0, st>>>(dst, src, idx, div, dim, scatter);
+}
+
+static __global__ void gather_rows_bf16_kernel(__nv_bfloat16 *dst, const float *src, const int *idx, int div, int dim) {
+    int64_t i = blockIdx.y, k = idx[i] / div;
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < dim; c += gridDim.x * blockDim.x)
+        dst[i * dim + c] = idx[i] < 0 ? __float2bfloat16_rn(0.0f) : __float2bfloat16_rn(src[k * dim + c]);
+}
+
+void gpu_gather_rows_bf16(cudaStream_t st, __nv_bfloat16 *dst, const float *src, const int *idx, int div, int n, int dim) {
+    if (n > 0) gather_rows_bf16_kernel<<<dim3((dim + 255) / 256, n), 256, 0, st>>>(dst, src, idx, div, dim);
 }

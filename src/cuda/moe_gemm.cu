@@ -1,0 +1,83 @@
+/* A prompt chunk's experts on the tensor cores (gemma4-architecture.md §5.3,
+ * the same sums as the grouped GEMV of decode).
+ *
+ * The routing is copied to the host once a layer; the (token, k) items are
+ * sorted by expert there and each expert's rows padded with zero rows to a
+ * multiple of T. Every tile of T rows is then one problem of a batched cuBLAS
+ * GEMM, so a layer is two cuBLAS calls (gate/up, down) whatever the number of
+ * experts chosen, instead of a conversion and a GEMM per expert and product
+ * (256 of each a layer for the 26B-A4B: launch-bound, not compute-bound).
+ * T is the largest power of two up to 64 whose padding (at most E·(T−1)
+ * rows) stays within half the items, so a tile is as tall as the smallest
+ * experts' share allows and the padded work at most 1.5 times the real. */
+#include "cuda/gpu.h"
+#include "cuda/moe_topk.cuh"
+
+#define TRY(x) do { if (x) return -1; } while (0)
+
+int gpu_moe_padded_rows(int64_t items) { return (int)(items + items / 2); }
+
+static int tile_rows(int items, int E) {
+    int t = 64;
+    while (t > 1 && (int64_t)E * (t - 1) > items / 2) t /= 2;
+    return t;
+}
+
+/* C[p] = A[p] · B[p] for every tile p: A a bf16 [rows][cols] weight matrix
+ * (one expert's), B t rows of bf16 activations, C t rows of float outputs. */
+static int batched_gemm(g4_gpu_context *c, void **ptrs, int problems, int rows, int cols, int t, g4_error *err) {
+    const float one = 1, zero = 0;
+    cublasSetStream(c->gm->cublas, c->stream);
+    /* column-major view, as cublas_matmul: Cᵀ[rows][t] = op(A)ᵀ Bᵀ */
+    cublasStatus_t s = cublasGemmBatchedEx(c->gm->cublas, CUBLAS_OP_T, CUBLAS_OP_N, rows, t, cols, &one,
+                                           (const void *const *)ptrs, CUDA_R_16BF, cols,
+                                           (const void *const *)(ptrs + problems), CUDA_R_16BF, cols, &zero,
+                                           ptrs + 2 * problems, CUDA_R_32F, rows, problems, CUBLAS_COMPUTE_32F,
+                                           CUBLAS_GEMM_DEFAULT);
+    if (s != CUBLAS_STATUS_SUCCESS) return g4_fail(err, "cuBLAS batched GEMM failed (status %d)", (int)s);
+    return 0;
+}
+
+int gpu_experts_gemm(g4_gpu_context *c, const gpu_matrix *gate_up, const gpu_matrix *down, int n, int K, g4_error *err) {
+    const int E = (int)gate_up->count, D = (int)gate_up->cols, I2 = (int)gate_up->rows, Im = (int)down->cols;
+    const int items = n * K, t = tile_rows(items, E);
+    if (E > TOPK_MAX_EXPERTS) return g4_fail(err, "the GPU backend handles at most %d experts", TOPK_MAX_EXPERTS);
+    CUDA_TRY(cudaMemcpyAsync(c->h_experts, c->moe_experts, sizeof(int) * items, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_TRY(cudaStreamSynchronize(c->stream));
+
+    /* each expert's rows from start[e], padded to a multiple of t */
+    int count[TOPK_MAX_EXPERTS + 1] = {0}, start[TOPK_MAX_EXPERTS + 1];
+    for (int i = 0; i < items; i++) count[c->h_experts[i]]++;
+    int padded = 0, problems = 0;
+    for (int e = 0; e < E; e++) {
+        start[e] = padded;
+        padded += (count[e] + t - 1) / t * t;
+        problems += (count[e] + t - 1) / t;
+    }
+    for (int r = 0; r < padded; r++) c->h_perm[r] = -1; /* padding: zero rows, results dropped */
+    for (int e = 0; e < E; e++) count[e] = start[e];
+    for (int i = 0; i < items; i++) c->h_perm[count[c->h_experts[i]]++] = i;
+
+    /* the tiles' pointers: A, B, C of gate/up, then of down */
+    __nv_bfloat16 *x = (__nv_bfloat16 *)c->moe_y;     /* [padded][D] gathered inputs, bf16 */
+    __nv_bfloat16 *act = (__nv_bfloat16 *)c->moe_act; /* [padded][Im] gated activations, bf16 */
+    void **p = c->h_moe_ptrs, **q = p + 3 * problems;
+    for (int e = 0, j = 0; e < E; e++)
+        for (int r = start[e]; r < count[e]; r += t, j++) { /* count[e]: now the end of e's real rows */
+            p[j] = (char *)gate_up->data + (size_t)e * I2 * D * sizeof(__nv_bfloat16);
+            p[problems + j] = x + (int64_t)r * D;
+            p[2 * problems + j] = c->moe_gate_up + (int64_t)r * I2;
+            q[j] = (char *)down->data + (size_t)e * D * Im * sizeof(__nv_bfloat16);
+            q[problems + j] = act + (int64_t)r * Im;
+            q[2 * problems + j] = c->moe_sorted + (int64_t)r * D;
+        }
+    CUDA_TRY(cudaMemcpyAsync(c->moe_perm, c->h_perm, sizeof(int) * padded, cudaMemcpyHostToDevice, c->stream));
+    CUDA_TRY(cudaMemcpyAsync(c->moe_ptrs, p, sizeof(void *) * 6 * problems, cudaMemcpyHostToDevice, c->stream));
+
+    gpu_gather_rows_bf16(c->stream, x, c->moe_x, c->moe_perm, K, padded, D);
+    TRY(batched_gemm(c, c->moe_ptrs, problems, I2, D, t, err));
+    gpu_gelu_gate_bf16(c->stream, act, c->moe_gate_up, c->moe_gate_up + Im, I2, padded, Im);
+    TRY(batched_gemm(c, c->moe_ptrs + 3 * problems, problems, D, Im, t, err));
+    gpu_gather_rows(c->stream, c->moe_y, c->moe_sorted, c->moe_perm, 1, padded, D, 1); /* back to token order */
+    return 0;
+}
