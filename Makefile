@@ -112,4 +112,4 @@ $(BUILD)/tests/cuda/%: tests/cuda/%.cu $(BUILD)/libgemma4.a src/cuda/gpu.h
 .PHONY: cuda
 cuda:
 	$(MAKE) BUILD=build-cuda G4_CUDA=1 all build-cuda/tests/test_fixtures build-cuda/tests/cuda/test_gpu \
-	    build-cuda/tests/cuda/test_attention build-cuda/tests/cuda/test_gemv
+	    build-cuda/tests/cuda/test_attention build-cuda/tests/cuda/test_gemv build-cuda/tests/cuda/test_gemm

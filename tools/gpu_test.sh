@@ -41,6 +41,7 @@ rm -rf "$f32"
 step gpu-paths "$B/tests/cuda/test_gpu" tests/fixtures
 step tensor-core-attention "$B/tests/cuda/test_attention"
 step decode-gemv "$B/tests/cuda/test_gemv"
+step prefill-gemm "$B/tests/cuda/test_gemm"
 
 same_greedy() {
     for f in dense e-like moe dense-bf16 e-like-bf16 moe-bf16; do

@@ -56,12 +56,8 @@ int gpu_attention_gemm(cublasHandle_t h, cudaStream_t st, gpu_buffer *scratch, c
     if (s_bytes > GPU_ATTN_GEMM_MAX_BYTES) return -1;
     size_t p_bytes = align256(s_bytes / 2), q_bytes = align256(2 * (size_t)n * n_heads * hd),
            kv_bytes = align256(2 * (size_t)nk * kv->row_size), bytes = s_bytes + p_bytes + q_bytes + 2 * kv_bytes;
-    if (bytes > scratch->bytes) {
-        cudaFree(scratch->data);
-        scratch->bytes = 0;
-        if (cudaMalloc(&scratch->data, bytes) != cudaSuccess) { scratch->data = NULL; cudaGetLastError(); return -1; }
-        scratch->bytes = bytes;
-    }
+    g4_error err;
+    if (gpu_buffer_reserve(scratch, bytes, &err)) return -1; /* the caller falls back to the wmma kernel */
     float *s = (float *)scratch->data;
     __nv_bfloat16 *pb = (__nv_bfloat16 *)((char *)s + s_bytes), *qb = (__nv_bfloat16 *)((char *)pb + p_bytes),
                   *kb = (__nv_bfloat16 *)((char *)qb + q_bytes), *vb = (__nv_bfloat16 *)((char *)kb + kv_bytes);

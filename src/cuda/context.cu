@@ -32,7 +32,8 @@ extern "C" void g4_gpu_context_free(g4_gpu_context *c) {
     void *dev[] = {c->h, c->x, c->o, c->q, c->k, c->v, c->attn, c->gate, c->up, c->ple, c->ple_gate, c->ple_tok, c->moe_x,
                    c->router_x, c->router, c->moe_weights, c->moe_gate_up, c->moe_act, c->moe_y, c->moe_experts,
                    c->moe_sorted, c->moe_perm, c->moe_ptrs, c->route_done, c->attn_split.part, c->attn_split.count,
-                   c->x_bf16, c->d_token, c->d_pos, c->d_seq, c->d_rows, c->d_logits, c->attn_scratch.data};
+                   c->x_bf16, c->d_token, c->d_pos, c->d_seq, c->d_rows, c->d_logits, c->attn_scratch.data,
+                   c->w_bf16.data};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
     if (c->kv)
         for (int l = 0; l < c->gm->cfg->n_layers; l++) { cudaFree(c->kv[l].k); cudaFree(c->kv[l].v); }

@@ -110,7 +110,7 @@ static int ple_inputs(g4_gpu_context *c, int n, g4_error *err) {
  * their float32 output, one pass less over the activations). */
 static int bf16_prefill(const g4_gpu_context *c, const gpu_matrix *const *w, int k, int n) {
     int ok = n >= c->gemm_min_rows;
-    for (int i = 0; i < k; i++) ok &= w[i]->dtype == G4_DTYPE_BF16;
+    for (int i = 0; i < k; i++) ok &= gpu_gemm_in_bf16(w[i]->dtype);
     return ok;
 }
 
@@ -178,7 +178,7 @@ static int attention_block(g4_gpu_context *c, int l, int n, g4_error *err) {
     int n_proj = attention_inputs(c, l, proj);
     float *out[3] = {c->q, c->k, c->v};
     int64_t out_stride[3] = {q_dim, kv_dim, kv_dim};
-    if (bf16_prefill(c, proj, n_proj, n)) TRY(gpu_matmul_bf16_input(c, proj, out, out_stride, n_proj, n, err));
+    if (bf16_prefill(c, proj, n_proj, n)) TRY(gpu_matmul_gemm_multi(c, proj, out, out_stride, n_proj, NULL, 0, n, 1, err));
     else TRY(gpu_matmul_multi(c, proj, out, out_stride, n_proj, c->x, D, n, err));
     MARK("qkv");
     gpu_qk_rope r;
@@ -242,7 +242,7 @@ static int moe(g4_gpu_context *c, int l, int n, g4_error *err) {
         gpu_moe_topk(c->stream, c->router, n, E, K, w->router_expert_scale, c->moe_experts, c->moe_weights);
     }
     MARK("top-k");
-    if (n >= c->gemm_min_rows && w->experts_gate_up.dtype == G4_DTYPE_BF16 && w->experts_down.dtype == G4_DTYPE_BF16) {
+    if (n >= c->gemm_min_rows && gpu_gemm_in_bf16(w->experts_gate_up.dtype) && gpu_gemm_in_bf16(w->experts_down.dtype)) {
         TRY(gpu_experts_gemm(c, &w->experts_gate_up, &w->experts_down, n, K, err));
     } else {
         TRY(gpu_matmul_grouped(c, &w->experts_gate_up, c->moe_experts, c->moe_x, D, K, n * K, c->moe_act, Im, 1, err));
@@ -285,9 +285,9 @@ static int ffn_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error
     if (bf16_prefill(c, proj, 3, n)) {
         float *out[2] = {c->gate, c->up};
         int64_t out_stride[2] = {I, I};
-        TRY(gpu_matmul_bf16_input(c, proj, out, out_stride, 2, n, err));
+        TRY(gpu_matmul_gemm_multi(c, proj, out, out_stride, 2, NULL, 0, n, 1, err));
         gpu_gelu_gate_bf16(c->stream, c->x_bf16, c->gate, c->up, I, n, I);
-        TRY(gpu_matmul_bf16_input(c, proj + 2, &c->o, &d_stride, 1, n, err));
+        TRY(gpu_matmul_gemm_multi(c, proj + 2, &c->o, &d_stride, 1, NULL, 0, n, 1, err));
     } else if (n < c->gemm_min_rows && w->gate_proj.dtype == w->up_proj.dtype) {
         TRY(gpu_matmul_glu(c, &w->gate_proj, &w->up_proj, c->x, D, n, c->gate, I, err));
         MARK("mlp gate/up");

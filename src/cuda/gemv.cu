@@ -3,13 +3,12 @@
  *   row and streams its weights with 16-byte loads (8 bf16 / 8 f32 / one
  *   32-element Q8_0 or Q4_0 block per lane and step), dequantising in
  *   registers; up to 8 activation rows share every weight load.
- * - Many rows of bf16 or f32 weights (prefill): cuBLAS on the tensor cores,
- *   activations rounded to bf16 for bf16 weights (as transformers computes a
- *   bf16 model), plain float32 SGEMM for f32 weights.
+ * - Many rows (prefill): cuBLAS (gemm.cu).
  * - Grouped: item p multiplies matrix matrix[p] of a stack with activation
  *   row p / x_div: a token's chosen experts in one launch.
  * - Router: the GEMV whose last block to finish also picks the experts. */
 #include "cuda/gpu.h"
+#include "cuda/dequant.cuh"
 #include "cuda/moe_topk.cuh"
 
 #include <stdlib.h>
@@ -39,83 +38,6 @@ typedef struct gemv_args {
     const float *gate_mul; /* GEMV_GELU_MUL: y = gelu(x · w) ⊙ gate_mul (the per-layer-input gate) */
     int64_t gate_mul_stride;
 } gemv_args;
-
-/* Elements a lane handles per step: one 16-byte load of codes. */
-template <int DT> struct chunk { static const int elems = 8; };
-template <> struct chunk<G4_DTYPE_Q8_0> { static const int elems = 32; };
-template <> struct chunk<G4_DTYPE_Q4_0> { static const int elems = 32; };
-template <> struct chunk<GPU_DTYPE_Q4_AFFINE32> { static const int elems = 32; };
-template <> struct chunk<GPU_DTYPE_Q8_AFFINE16> { static const int elems = 32; };
-
-static __device__ __forceinline__ void bf16x2_to_f32(uint32_t u, float *out) {
-    out[0] = __uint_as_float(u << 16);
-    out[1] = __uint_as_float(u & 0xffff0000u);
-}
-
-/* The CH weights of matrix mat, row row, from column c, as floats. */
-template <int DT> static __device__ __forceinline__ void load_weights(const gpu_matrix &w, int64_t e, float *wv);
-
-template <> __device__ __forceinline__ void load_weights<G4_DTYPE_BF16>(const gpu_matrix &w, int64_t e, float *wv) {
-    uint4 u = __ldg((const uint4 *)((const __nv_bfloat16 *)w.data + e));
-    bf16x2_to_f32(u.x, wv);
-    bf16x2_to_f32(u.y, wv + 2);
-    bf16x2_to_f32(u.z, wv + 4);
-    bf16x2_to_f32(u.w, wv + 6);
-}
-
-template <> __device__ __forceinline__ void load_weights<G4_DTYPE_F32>(const gpu_matrix &w, int64_t e, float *wv) {
-    const float4 *p = (const float4 *)((const float *)w.data + e);
-    float4 u = __ldg(p), v = __ldg(p + 1);
-    wv[0] = u.x; wv[1] = u.y; wv[2] = u.z; wv[3] = u.w;
-    wv[4] = v.x; wv[5] = v.y; wv[6] = v.z; wv[7] = v.w;
-}
-
-template <> __device__ __forceinline__ void load_weights<G4_DTYPE_Q8_0>(const gpu_matrix &w, int64_t e, float *wv) {
-    const uint4 *p = (const uint4 *)((const int8_t *)w.data + e);
-    uint4 q[2] = {__ldg(p), __ldg(p + 1)};
-    float d = __half2float(w.scales[e / 32]);
-    const int8_t *b = (const int8_t *)q;
-#pragma unroll
-    for (int i = 0; i < 32; i++) wv[i] = d * b[i];
-}
-
-template <> __device__ __forceinline__ void load_weights<G4_DTYPE_Q4_0>(const gpu_matrix &w, int64_t e, float *wv) {
-    uint4 q = __ldg((const uint4 *)((const uint8_t *)w.data + e / 2));
-    float d = __half2float(w.scales[e / 32]);
-    const uint8_t *b = (const uint8_t *)&q;
-#pragma unroll
-    for (int j = 0; j < 16; j++) {
-        wv[j] = d * (float)((b[j] & 15) - 8);
-        wv[j + 16] = d * (float)((b[j] >> 4) - 8);
-    }
-}
-
-/* The affine forms (gpu.h): y = scale·q + min, the product rounded before
- * the add as in GGML's dequantisers (__fmul_rn is never fused into an FMA),
- * so every weight is the value the CPU decodes. */
-template <> __device__ __forceinline__ void load_weights<GPU_DTYPE_Q4_AFFINE32>(const gpu_matrix &w, int64_t e, float *wv) {
-    uint4 q = __ldg((const uint4 *)((const uint8_t *)w.data + e / 2));
-    float d = __ldg(w.scale_f32 + e / 32), m = __ldg(w.min_f32 + e / 32);
-    const uint8_t *b = (const uint8_t *)&q;
-#pragma unroll
-    for (int j = 0; j < 16; j++) {
-        wv[j] = __fmul_rn(d, (float)(b[j] & 15)) + m;
-        wv[j + 16] = __fmul_rn(d, (float)(b[j] >> 4)) + m;
-    }
-}
-
-template <> __device__ __forceinline__ void load_weights<GPU_DTYPE_Q8_AFFINE16>(const gpu_matrix &w, int64_t e, float *wv) {
-    const uint4 *p = (const uint4 *)((const int8_t *)w.data + e);
-    uint4 q[2] = {__ldg(p), __ldg(p + 1)};
-    float2 d = __ldg((const float2 *)(w.scale_f32 + e / 16)); /* the two 16-element sub-blocks */
-    float2 m = w.min_f32 ? __ldg((const float2 *)(w.min_f32 + e / 16)) : make_float2(0.0f, 0.0f);
-    const int8_t *b = (const int8_t *)q;
-#pragma unroll
-    for (int i = 0; i < 16; i++) {
-        wv[i] = __fmul_rn(d.x, (float)b[i]) + m.x;
-        wv[i + 16] = __fmul_rn(d.y, (float)b[i + 16]) + m.y;
-    }
-}
 
 /* Bytes of codes per element, times two (Q4_0 has half a byte). */
 template <int DT> struct code_bytes_x2 { static const int v = 4; };
@@ -343,34 +265,6 @@ static int launch_gemv(g4_gpu_context *c, const gemv_args &a, int nt, g4_error *
     return 0;
 }
 
-/* Rows of activations from which cuBLAS beats re-reading the weights once
- * per 8 rows (G4_GPU_GEMM_MIN, read when a context is made, overrides it:
- * 1 sends every product through cuBLAS, for tests). */
-extern "C" int gpu_gemm_min_rows(void) {
-    const char *s = getenv("G4_GPU_GEMM_MIN");
-    return s && atoi(s) > 0 ? atoi(s) : 128;
-}
-
-/* converted: c->x_bf16 already holds x rounded to bf16 (several matrices, one input). */
-static int cublas_matmul(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *y,
-                         int64_t y_stride, int converted, g4_error *err) {
-    const float one = 1, zero = 0;
-    cublasStatus_t s;
-    /* Row-major W[rows][cols] is column-major Wᵀ: y (column-major [rows][n]) = op(W)ᵀ x. */
-    if (w->dtype == G4_DTYPE_F32) {
-        s = cublasSgemm(c->gm->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w->rows, n, (int)w->cols, &one,
-                        (const float *)w->data, (int)w->cols, x, (int)x_stride, &zero, y, (int)y_stride);
-    } else {
-        if ((int64_t)n * w->cols > c->x_bf16_cap) return g4_fail(err, "internal: bf16 activation scratch too small");
-        if (!converted) gpu_to_bf16(c->stream, c->x_bf16, x, x_stride, n, w->cols);
-        s = cublasGemmEx(c->gm->cublas, CUBLAS_OP_T, CUBLAS_OP_N, (int)w->rows, n, (int)w->cols, &one, w->data,
-                         CUDA_R_16BF, (int)w->cols, c->x_bf16, CUDA_R_16BF, (int)w->cols, &zero, y, CUDA_R_32F,
-                         (int)y_stride, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    }
-    if (s != CUBLAS_STATUS_SUCCESS) return g4_fail(err, "cuBLAS GEMM failed (status %d)", (int)s);
-    return 0;
-}
-
 static int tokens_per_warp(int n) { return n >= 8 ? 8 : n >= 4 ? 4 : n >= 2 ? 2 : 1; }
 
 /* One launch of the GEMV kernel for k matrices that read the same activations. */
@@ -381,20 +275,10 @@ static int gemv(g4_gpu_context *c, const gpu_matrix *const *w, float *const *y, 
     return launch_gemv(c, a, tokens_per_warp(n), err);
 }
 
-static int tensor_core_type(g4_dtype t) { return t == G4_DTYPE_BF16 || t == G4_DTYPE_F32; }
-
-int gpu_matmul_gemm(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *y,
-                    int64_t y_stride, g4_error *err) {
-    if (n <= 0) return 0;
-    if (!tensor_core_type(w->dtype)) return gemv(c, &w, &y, &y_stride, 1, x, x_stride, n, err);
-    cublasSetStream(c->gm->cublas, c->stream);
-    return cublas_matmul(c, w, x, x_stride, n, y, y_stride, 0, err);
-}
-
 int gpu_matmul(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *y,
                int64_t y_stride, g4_error *err) {
     if (n <= 0) return 0;
-    if (n >= c->gemm_min_rows && tensor_core_type(w->dtype)) return gpu_matmul_gemm(c, w, x, x_stride, n, y, y_stride, err);
+    if (n >= c->gemm_min_rows && gpu_gemm_type(w->dtype)) return gpu_matmul_gemm(c, w, x, x_stride, n, y, y_stride, err);
     return gemv(c, &w, &y, &y_stride, 1, x, x_stride, n, err);
 }
 
@@ -404,25 +288,10 @@ int gpu_matmul_multi(g4_gpu_context *c, const gpu_matrix *const *w, float *const
     for (int i = 1; i < k; i++) fused &= w[i]->dtype == w[0]->dtype;
     if (fused) return n > 0 ? gemv(c, w, y, y_stride, k, x, x_stride, n, err) : 0;
     int all_bf16 = n >= c->gemm_min_rows;
-    for (int i = 0; i < k; i++) all_bf16 &= w[i]->dtype == G4_DTYPE_BF16 && w[i]->cols == w[0]->cols;
-    if (all_bf16) { /* round the shared input once */
-        cublasSetStream(c->gm->cublas, c->stream);
-        for (int i = 0; i < k; i++)
-            if (cublas_matmul(c, w[i], x, x_stride, n, y[i], y_stride[i], i > 0, err)) return -1;
-        return 0;
-    }
+    for (int i = 0; i < k; i++) all_bf16 &= gpu_gemm_in_bf16(w[i]->dtype) && w[i]->cols == w[0]->cols;
+    if (all_bf16) return gpu_matmul_gemm_multi(c, w, y, y_stride, k, x, x_stride, n, 0, err); /* rounds x once */
     for (int i = 0; i < k; i++)
         if (gpu_matmul(c, w[i], x, x_stride, n, y[i], y_stride[i], err)) return -1;
-    return 0;
-}
-
-int gpu_matmul_bf16_input(g4_gpu_context *c, const gpu_matrix *const *w, float *const *y, const int64_t *y_stride, int k,
-                          int n, g4_error *err) {
-    cublasSetStream(c->gm->cublas, c->stream);
-    for (int i = 0; i < k; i++) {
-        if (w[i]->dtype != G4_DTYPE_BF16) return g4_fail(err, "internal: bf16 input for %s weights", g4_dtype_name(w[i]->dtype));
-        if (cublas_matmul(c, w[i], NULL, 0, n, y[i], y_stride[i], 1, err)) return -1;
-    }
     return 0;
 }
 
@@ -455,7 +324,7 @@ int gpu_matmul_route(g4_gpu_context *c, const gpu_matrix *w, const float *x, int
 int gpu_matmul_gelu_mul(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *y,
                         int64_t y_stride, const float *mul, int64_t mul_stride, g4_error *err) {
     if (n <= 0) return 0;
-    if (n >= c->gemm_min_rows && tensor_core_type(w->dtype)) {
+    if (n >= c->gemm_min_rows && gpu_gemm_type(w->dtype)) {
         if (gpu_matmul_gemm(c, w, x, x_stride, n, y, y_stride, err)) return -1;
         gpu_gelu_gate(c->stream, y, y_stride, y, y_stride, mul, mul_stride, n, (int)w->rows);
         return 0;

@@ -145,6 +145,8 @@ struct g4_gpu_context {
     float *logits;            /* [logits_cap][V] host */
     int n_logits, logits_cap;
     gpu_buffer attn_scratch;  /* of gpu_attention_gemm, grown on demand */
+    gpu_buffer w_bf16;        /* quantised weights dequantised for a GEMM (gemm.cu), grown on demand */
+    size_t dequant_slice_bytes; /* 0: gemm.cu's default (tests set it to force several slices) */
     gpu_attn_split attn_split;
     int use_graphs;           /* G4_GPU_GRAPHS=0 turns them off */
     gpu_profile *profile;     /* G4_GPU_PROFILE=1 */
@@ -200,15 +202,23 @@ extern "C" int gpu_gemm_min_rows(void);
 /* y[n][rows] (row stride y_stride) = x[n][cols] (x_stride) · Wᵀ; x_stride a multiple of 4. */
 int gpu_matmul(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *y,
                int64_t y_stride, g4_error *err);
-/* The same through cuBLAS whatever n is (bf16 and f32 weights): one expert's share of a prompt. */
+/* The same through cuBLAS whatever n is (weights of a gpu_gemm_type). */
 int gpu_matmul_gemm(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *y,
                     int64_t y_stride, g4_error *err);
 /* Several matrices that read the same activations (q/k/v, gate/up): one launch for decode. */
 int gpu_matmul_multi(g4_gpu_context *c, const gpu_matrix *const *w, float *const *y, const int64_t *y_stride, int k,
                      const float *x, int64_t x_stride, int n, g4_error *err);
-/* bf16 matrices times the n rows already in c->x_bf16, through cuBLAS. */
-int gpu_matmul_bf16_input(g4_gpu_context *c, const gpu_matrix *const *w, float *const *y, const int64_t *y_stride, int k,
-                          int n, g4_error *err);
+/* gemm.cu. Weight types cuBLAS can take (f32; bf16 and the quantised forms, dequantised to bf16). */
+int gpu_gemm_type(g4_dtype t);
+/* ... of those, the ones computed in bf16 (activations rounded to bf16 in c->x_bf16). */
+int gpu_gemm_in_bf16(g4_dtype t);
+/* k matrices of one input through cuBLAS; converted: c->x_bf16 already holds x rounded to bf16. */
+int gpu_matmul_gemm_multi(g4_gpu_context *c, const gpu_matrix *const *w, float *const *y, const int64_t *y_stride, int k,
+                          const float *x, int64_t x_stride, int n, int converted, g4_error *err);
+/* Rows [row0, row0 + rows) of a quantised stack ([count·rows][cols]) as bf16. */
+void gpu_dequant_bf16(cudaStream_t st, const gpu_matrix *w, int64_t row0, int64_t rows, __nv_bfloat16 *out);
+/* Grows b to at least `bytes` (its contents are lost). */
+int gpu_buffer_reserve(gpu_buffer *b, size_t bytes, g4_error *err);
 /* Item p of n: y[p] = W[matrix[p]] · x[p / x_div]: the chosen experts of every token in one launch.
  * glu: W is a fused [2·I][cols] gate/up stack and y[p] = gelu(gate · x) ⊙ (up · x) ([I] per item). */
 int gpu_matmul_grouped(g4_gpu_context *c, const gpu_matrix *w, const int *matrix, const float *x, int64_t x_stride,

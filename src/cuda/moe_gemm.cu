@@ -9,7 +9,9 @@
  * (256 of each a layer for the 26B-A4B: launch-bound, not compute-bound).
  * T is the largest power of two up to 64 whose padding (at most E·(T−1)
  * rows) stays within half the items, so a tile is as tall as the smallest
- * experts' share allows and the padded work at most 1.5 times the real. */
+ * experts' share allows and the padded work at most 1.5 times the real.
+ * Quantised stacks are dequantised to bf16 whole, one at a time, into the
+ * context's weight scratch (gemm.cu): 1 GiB for the 26B-A4B's gate/up. */
 #include "cuda/gpu.h"
 #include "cuda/moe_topk.cuh"
 
@@ -59,15 +61,21 @@ int gpu_experts_gemm(g4_gpu_context *c, const gpu_matrix *gate_up, const gpu_mat
     for (int i = 0; i < items; i++) c->h_perm[count[c->h_experts[i]]++] = i;
 
     /* the tiles' pointers: A, B, C of gate/up, then of down */
+    const int64_t gu_rows = gate_up->count * I2, dn_rows = down->count * D;
+    int dequant = gate_up->dtype != G4_DTYPE_BF16 || down->dtype != G4_DTYPE_BF16;
+    size_t most = sizeof(__nv_bfloat16) * (size_t)(gu_rows * D > dn_rows * Im ? gu_rows * D : dn_rows * Im);
+    if (dequant && gpu_buffer_reserve(&c->w_bf16, most, err)) return -1;
+    const char *gu = (const char *)(gate_up->dtype == G4_DTYPE_BF16 ? gate_up->data : c->w_bf16.data);
+    const char *dn = (const char *)(down->dtype == G4_DTYPE_BF16 ? down->data : c->w_bf16.data);
     __nv_bfloat16 *x = (__nv_bfloat16 *)c->moe_y;     /* [padded][D] gathered inputs, bf16 */
     __nv_bfloat16 *act = (__nv_bfloat16 *)c->moe_act; /* [padded][Im] gated activations, bf16 */
     void **p = c->h_moe_ptrs, **q = p + 3 * problems;
     for (int e = 0, j = 0; e < E; e++)
         for (int r = start[e]; r < count[e]; r += t, j++) { /* count[e]: now the end of e's real rows */
-            p[j] = (char *)gate_up->data + (size_t)e * I2 * D * sizeof(__nv_bfloat16);
+            p[j] = (void *)(gu + (size_t)e * I2 * D * sizeof(__nv_bfloat16));
             p[problems + j] = x + (int64_t)r * D;
             p[2 * problems + j] = c->moe_gate_up + (int64_t)r * I2;
-            q[j] = (char *)down->data + (size_t)e * D * Im * sizeof(__nv_bfloat16);
+            q[j] = (void *)(dn + (size_t)e * D * Im * sizeof(__nv_bfloat16));
             q[problems + j] = act + (int64_t)r * Im;
             q[2 * problems + j] = c->moe_sorted + (int64_t)r * D;
         }
@@ -75,8 +83,10 @@ int gpu_experts_gemm(g4_gpu_context *c, const gpu_matrix *gate_up, const gpu_mat
     CUDA_TRY(cudaMemcpyAsync(c->moe_ptrs, p, sizeof(void *) * 6 * problems, cudaMemcpyHostToDevice, c->stream));
 
     gpu_gather_rows_bf16(c->stream, x, c->moe_x, c->moe_perm, K, padded, D);
+    if (gate_up->dtype != G4_DTYPE_BF16) gpu_dequant_bf16(c->stream, gate_up, 0, gu_rows, (__nv_bfloat16 *)gu);
     TRY(batched_gemm(c, c->moe_ptrs, problems, I2, D, t, err));
     gpu_gelu_gate_bf16(c->stream, act, c->moe_gate_up, c->moe_gate_up + Im, I2, padded, Im);
+    if (down->dtype != G4_DTYPE_BF16) gpu_dequant_bf16(c->stream, down, 0, dn_rows, (__nv_bfloat16 *)dn); /* after gate/up's reads */
     TRY(batched_gemm(c, c->moe_ptrs + 3 * problems, problems, D, Im, t, err));
     gpu_gather_rows(c->stream, c->moe_y, c->moe_sorted, c->moe_perm, 1, padded, D, 1); /* back to token order */
     return 0;

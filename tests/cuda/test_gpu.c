@@ -133,6 +133,8 @@ static void bf16_tensor_cores(const char *root, const char *name) {
     gemma4_model_free(m);
 }
 
+static void prefill_gemms(gemma4_model *m, const char *type, const int32_t *ids, int n, const float *ref);
+
 static void synthetic(const char *type) {
     gemma4_model *m;
     if (gemma4_model_synthetic("tiny", type, &m)) { CHECK(0, "synthetic %s: %s", type, gemma4_last_error()); return; }
@@ -150,6 +152,7 @@ static void synthetic(const char *type) {
         float d = max_abs_diff(la, lb, (size_t)n * V);
         CHECK(finite && d <= 2e-3f, "synthetic %s: finite %d, one-shot vs token by token %.3g", type, finite, d);
         printf("  synthetic tiny %-5s one-shot vs token by token: max|dlogit| %.2e\n", type, d);
+        if (strcmp(type, "f32")) prefill_gemms(m, type, ids, n, lb);
     }
     gemma4_context_free(a);
     gemma4_context_free(b);
@@ -184,6 +187,39 @@ static float *eval_logits(gemma4_model *m, int device, const int32_t *ids, int n
     if (out && gemma4_eval(c, 0, ids, n, out)) { free(out); out = NULL; }
     gemma4_context_free(c);
     return out;
+}
+
+/* A prompt through the prefill GEMMs (G4_GPU_GEMM_MIN=1: quantised weights
+ * dequantised to bf16 on the GPU, activations rounded to bf16, the experts
+ * as batched tiles) against `ref`, the same weights with float32
+ * activations. tests/cuda/test_gemm.cu pins the products' arithmetic
+ * exactly; this checks the forward's plumbing (which buffer each product
+ * reads, the chain's bf16 outputs, quantised expert stacks). The measure is
+ * the RMS of the logits' change relative to the RMS of the logits: bf16
+ * rounding (2^-8 relative) of every product's inputs, grown through the
+ * layers, moves it by a few percent; a product that reads the wrong rows,
+ * scales or buffer makes it O(1). Bound 0.1. (The largest single change,
+ * printed too, is a poor measure: over 3 million logits it is an extreme
+ * value, 5 to 17% of the largest logit on the tiny synthetic models.) */
+static void prefill_gemms(gemma4_model *m, const char *type, const int32_t *ids, int n, const float *ref) {
+    setenv("G4_GPU_GEMM_MIN", "1", 1);
+    float *got = eval_logits(m, GEMMA4_DEVICE_GPU, ids, n, n);
+    unsetenv("G4_GPU_GEMM_MIN");
+    CHECK(got != NULL, "%s prefill GEMMs: %s", type, gemma4_last_error());
+    if (!got) return;
+    size_t nv = (size_t)n * gemma4_vocab_size(m);
+    double change = 0, size = 0, scale = 0;
+    for (size_t i = 0; i < nv; i++) {
+        change += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
+        size += (double)ref[i] * ref[i];
+        scale = fmax(scale, fabsf(ref[i]));
+    }
+    double rel = sqrt(change / size);
+    float d = max_abs_diff(got, ref, nv);
+    CHECK(rel <= 0.1, "%s prefill GEMMs vs float32 activations: relative RMS change %.3g > 0.1", type, rel);
+    printf("  %-6s prefill GEMMs (bf16) vs float32 activations: relative RMS change %.2e, max|dlogit| %.2e (%.1f%% of "
+           "max|logit|)\n", type, rel, d, 100 * d / scale);
+    free(got);
 }
 
 /* Copies a GGUF file with every fused ffn_gate_up_exps tensor split into
@@ -279,6 +315,7 @@ static void kquant_exact(const char *dir, const char *type, int split_check) {
               type, d1, d2, scale);
         printf("  %-6s GPU vs CPU (f32 of the same weights): max|dlogit| %.2e one-shot, %.2e token by token (max|logit| %.1f)\n",
                type, d1, d2, scale);
+        prefill_gemms(mq, type, ids, n, cpu);
     }
     if (split_check && one_shot) {
         gemma4_model *ms = NULL;
