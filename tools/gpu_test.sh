@@ -7,7 +7,8 @@
 # transformers' bf16 run, synthetic models of every weight type, K-quant
 # and Q4_1/Q5_0/Q5_1 GGUF files against the CPU on the same weights),
 # tests/cuda/test_attention.cu (tensor-core attention pinned to the float32
-# kernel), tests/cuda/test_gemv.cu (the decode GEMV's row splits), and greedy
+# kernel), tests/cuda/test_gemv.cu (the decode GEMV's row splits),
+# tests/cuda/test_gemm.cu (the prefill products, quantised weights too), and greedy
 # generation CPU vs GPU through the CLI. Prints a summary; exits non-zero on
 # any failure.
 #   sh tools/gpu_test.sh [BUILD_DIR] [LOG_DIR]
