@@ -31,7 +31,7 @@ extern "C" void g4_gpu_context_free(g4_gpu_context *c) {
     gpu_profile_free(c->profile);
     void *dev[] = {c->h, c->x, c->o, c->q, c->k, c->v, c->attn, c->gate, c->up, c->ple, c->ple_gate, c->ple_tok, c->moe_x,
                    c->router_x, c->router, c->moe_weights, c->moe_gate_up, c->moe_act, c->moe_y, c->moe_experts,
-                   c->moe_sorted, c->moe_perm, c->moe_ptrs, c->route_done, c->attn_split.part, c->attn_split.count,
+                   c->moe_sorted, c->moe_perm, c->moe_ptrs, c->moe_rows, c->route_done, c->attn_split.part, c->attn_split.count,
                    c->x_bf16, c->d_token, c->d_pos, c->d_seq, c->d_rows, c->d_logits, c->attn_scratch.data,
                    c->w_bf16.data};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
@@ -47,9 +47,9 @@ extern "C" void g4_gpu_context_free(g4_gpu_context *c) {
     free(c->kv);
     free(c->n_past);
     free(c->seq_new);
-    free(c->h_experts);
-    free(c->h_perm);
-    free(c->h_moe_ptrs);
+    cudaFreeHost(c->h_experts);
+    cudaFreeHost(c->h_perm);
+    cudaFreeHost(c->h_moe_ptrs);
     free(c);
 }
 
@@ -142,15 +142,18 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
         dev_alloc((void **)&c->moe_sorted, f * padded * D, &failed);
         dev_alloc((void **)&c->moe_perm, sizeof(int) * padded, &failed);
         dev_alloc((void **)&c->moe_ptrs, sizeof(void *) * 6 * problems, &failed);
+        dev_alloc((void **)&c->moe_rows, sizeof(int) * n * K, &failed);
         const char *fuse = getenv("G4_GPU_FUSE_ROUTE"); /* 0: router and top-k as two kernels (A/B timing) */
         if (!fuse || atoi(fuse)) {
             dev_alloc((void **)&c->route_done, sizeof(int), &failed);
             if (!failed && cudaMemsetAsync(c->route_done, 0, sizeof(int), c->stream) != cudaSuccess) failed = 1;
         }
-        c->h_experts = (int *)malloc(sizeof(int) * (size_t)(n * K));
-        c->h_perm = (int *)malloc(sizeof(int) * (size_t)padded);
-        c->h_moe_ptrs = (void **)malloc(sizeof(void *) * 6 * (size_t)problems);
-        if (!c->h_experts || !c->h_perm || !c->h_moe_ptrs) failed = 1;
+        /* pinned: the routing's copies are asynchronous (each layer's plan is written only
+         * after its stream synchronisation, so the previous layer's uploads are done) */
+        if (cudaMallocHost((void **)&c->h_experts, sizeof(int) * (size_t)(n * K)) != cudaSuccess ||
+            cudaMallocHost((void **)&c->h_perm, sizeof(int) * (size_t)padded) != cudaSuccess ||
+            cudaMallocHost((void **)&c->h_moe_ptrs, sizeof(void *) * 6 * (size_t)problems) != cudaSuccess)
+            failed = 1;
     }
     int sms = 0;
     if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) sms = 0;

@@ -249,6 +249,8 @@ static int moe(g4_gpu_context *c, int l, int n, g4_error *err) {
         MARK("experts gate/up");
         TRY(gpu_matmul_grouped(c, &w->experts_down, c->moe_experts, c->moe_act, Im, 1, n * K, c->moe_y, D, 0, err));
         MARK("experts down");
+        c->moe_out = c->moe_y;
+        c->moe_out_rows = NULL;
     }
     return 0;
 }
@@ -312,7 +314,8 @@ static int ffn_out(g4_gpu_context *c, int l, int n, float post_scale) {
     const gpu_layer *w = &c->gm->layer[l];
     gpu_row_chain ch = residual(c->o, w->post_ffn_norm, post_scale);
     if (cfg->n_experts) { /* m = post_ffn_norm_1(MLP) + post_ffn_norm_2(Experts(residual)) */
-        ch.moe_y = c->moe_y;
+        ch.moe_y = c->moe_out;
+        ch.moe_rows = c->moe_out_rows;
         ch.moe_weights = c->moe_weights;
         ch.K = cfg->top_k_experts;
         ch.n1 = w->post_ffn_norm_1;
@@ -382,10 +385,10 @@ static int keep_logit_rows(g4_gpu_context *c, int l, int n_rows, g4_error *err) 
     int64_t D = cfg->hidden_size, LP = (int64_t)cfg->n_layers * cfg->ple_dim;
     const int32_t *rows = c->h_ints + 3 * c->n_batch;
     if (n_rows) { /* through scratch: a row may move onto one not yet read */
-        gpu_gather_rows(c->stream, c->o, c->h, c->d_rows, 1, n_rows, (int)D, 0);
+        gpu_gather_rows(c->stream, c->o, c->h, c->d_rows, 1, n_rows, (int)D);
         CUDA_TRY(cudaMemcpyAsync(c->h, c->o, sizeof(float) * n_rows * D, cudaMemcpyDeviceToDevice, c->stream));
         if (LP) {
-            gpu_gather_rows(c->stream, c->ple_tok, c->ple, c->d_rows, 1, n_rows, (int)LP, 0);
+            gpu_gather_rows(c->stream, c->ple_tok, c->ple, c->d_rows, 1, n_rows, (int)LP);
             CUDA_TRY(cudaMemcpyAsync(c->ple, c->ple_tok, sizeof(float) * n_rows * LP, cudaMemcpyDeviceToDevice,
                                      c->stream));
         }

@@ -132,6 +132,9 @@ struct g4_gpu_context {
     float *moe_sorted;        /* [padded rows][D] expert outputs grouped by expert (prefill, moe_gemm.cu) */
     int *moe_perm, *h_experts, *h_perm; /* item of each sorted row (-1: padding); host copies */
     void **moe_ptrs, **h_moe_ptrs; /* the batched GEMMs' tile pointers; host copy */
+    int *moe_rows;            /* [n·K] the sorted row of each (token, expert) pair (prefill) */
+    const float *moe_out;     /* where the last experts' outputs are: moe_y, or moe_sorted in expert */
+    const int *moe_out_rows;  /* order with moe_rows (then NULL: token order) */
     __nv_bfloat16 *x_bf16;    /* activations rounded for tensor-core GEMMs */
     int64_t x_bf16_cap;
     int32_t *d_token, *d_pos, *d_seq, *d_rows;
@@ -261,12 +264,14 @@ typedef struct gpu_norm_out {
 /* The per-row steps between two products of the forward pass, in one launch
  * (decode spends more time starting such kernels than running them). Steps
  * whose inputs are NULL are skipped:
- *   experts:  e = Σ_k moe_weights[k] · moe_y[k]      (k ascending, as moe.c)
+ *   experts:  e = Σ_k moe_weights[k] · moe_y[k]      (k ascending, as moe.c; row k of a
+ *             token is moe_y's row moe_rows[r·K + k], or r·K + k where moe_rows is NULL)
  *   branches: o = rmsnorm(o) ⊙ n1 + rmsnorm(e) ⊙ n2  (MoE layers)
  *   residual: h = (h + rmsnorm(o) ⊙ post) · scale
  *   norms:    out_j = rmsnorm(h) ⊙ w_j · extra_j     (the next products' inputs) */
 typedef struct gpu_row_chain {
     const float *moe_y, *moe_weights;
+    const int *moe_rows;
     int K;
     const float *n1, *n2;
     const float *o, *post;
@@ -324,13 +329,13 @@ void gpu_gather_rmsnorm(cudaStream_t st, float *x, const float *h, const int32_t
  * times per-expert scales; experts in ascending order per token. */
 void gpu_moe_topk(cudaStream_t st, const float *logits, int n, int E, int K, const float *expert_scale, int *experts,
                   float *weights);
-/* dst[i] = src[idx[i] / div] (rows of dim floats), or with scatter dst[idx[i]] = src[i];
- * rows i with idx[i] < 0 are left alone. */
-void gpu_gather_rows(cudaStream_t st, float *dst, const float *src, const int *idx, int div, int n, int dim, int scatter);
-/* dst[i] = bf16(src[idx[i] / div]), zeros where idx[i] < 0. */
-void gpu_gather_rows_bf16(cudaStream_t st, __nv_bfloat16 *dst, const float *src, const int *idx, int div, int n, int dim);
-/* A prompt chunk's experts (moe_gemm.cu): moe_y[n·K][D] from moe_x and the routing in
- * moe_experts, through two batched tensor-core GEMMs (bf16 stacks of E matrices). */
+/* dst[i] = src[idx[i] / div] (rows of dim floats). */
+void gpu_gather_rows(cudaStream_t st, float *dst, const float *src, const int *idx, int div, int n, int dim);
+/* dst[i] = bf16(src[idx[i] / div]), zeros where idx[i] < 0; and inverse[idx[i]] = i. */
+void gpu_gather_rows_bf16(cudaStream_t st, __nv_bfloat16 *dst, const float *src, const int *idx, int div, int n, int dim,
+                          int *inverse);
+/* A prompt chunk's experts (moe_gemm.cu): c->moe_out / moe_out_rows from moe_x and the routing
+ * in moe_experts, through two batched tensor-core GEMMs (bf16 stacks of E matrices). */
 int gpu_experts_gemm(g4_gpu_context *c, const gpu_matrix *gate_up, const gpu_matrix *down, int n, int K, g4_error *err);
 /* Rows of moe_sorted and moe_gate_up gpu_experts_gemm may use for `items` (token, expert) pairs. */
 int gpu_moe_padded_rows(int64_t items);

@@ -94,7 +94,9 @@ template <int CHAIN_VALUES> static __device__ float chain_rms(const float *v, in
     return s[0];
 }
 
-template <int CHAIN_VALUES>
+/* ROWS: the experts' outputs are found through ch.moe_rows (a prompt's, in
+ * expert order); a separate instantiation, so decode's keeps its registers. */
+template <int CHAIN_VALUES, bool ROWS>
 static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *h, gpu_row_chain ch, int dim, float eps) {
     const int64_t r = blockIdx.x;
     /* The norm weights do not depend on the kernel before: they are on their
@@ -124,7 +126,7 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
 #pragma unroll
             for (int kk = 0; kk < CHAIN_EXPERTS; kk++) {
                 const int k = k0 + kk;
-                const float *y = ch.moe_y + (r * ch.K + k) * dim;
+                const float *y = ch.moe_y + (ROWS ? ch.moe_rows[r * ch.K + (k < ch.K ? k : 0)] : r * ch.K + k) * dim;
                 wk[kk] = k < ch.K ? ch.moe_weights[r * ch.K + k] : 0.0f;
 #pragma unroll
                 for (int j = 0; j < CHAIN_VALUES; j++) {
@@ -189,10 +191,15 @@ void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int r
      * as many values per thread as the row needs: fewer registers, no spills */
     int threads = dim >= CHAIN_THREADS ? CHAIN_THREADS : (dim + 31) / 32 * 32;
     int values = (dim + threads - 1) / threads;
-    if (values <= 2) gpu_launch(row_chain_kernel<2>, rows, threads, st, h, *ch, dim, eps);
-    else if (values == 3) gpu_launch(row_chain_kernel<3>, rows, threads, st, h, *ch, dim, eps);
-    else if (values == 4) gpu_launch(row_chain_kernel<4>, rows, threads, st, h, *ch, dim, eps);
-    else gpu_launch(row_chain_kernel<CHAIN_MAX_VALUES>, rows, threads, st, h, *ch, dim, eps);
+    if (ch->moe_rows) {
+        if (values <= 2) gpu_launch(row_chain_kernel<2, true>, rows, threads, st, h, *ch, dim, eps);
+        else if (values == 3) gpu_launch(row_chain_kernel<3, true>, rows, threads, st, h, *ch, dim, eps);
+        else if (values == 4) gpu_launch(row_chain_kernel<4, true>, rows, threads, st, h, *ch, dim, eps);
+        else gpu_launch(row_chain_kernel<CHAIN_MAX_VALUES, true>, rows, threads, st, h, *ch, dim, eps);
+    } else if (values <= 2) gpu_launch(row_chain_kernel<2, false>, rows, threads, st, h, *ch, dim, eps);
+    else if (values == 3) gpu_launch(row_chain_kernel<3, false>, rows, threads, st, h, *ch, dim, eps);
+    else if (values == 4) gpu_launch(row_chain_kernel<4, false>, rows, threads, st, h, *ch, dim, eps);
+    else gpu_launch(row_chain_kernel<CHAIN_MAX_VALUES, false>, rows, threads, st, h, *ch, dim, eps);
 }
 
 /* Rotate-half RoPE of one head held in v (hd floats), pairs (i, i + hd/2). */

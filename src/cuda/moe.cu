@@ -24,23 +24,33 @@ void gpu_moe_topk(cudaStream_t st, const float *logits, int n, int E, int K, con
     gpu_launch(topk_kernel, (n + TOPK_WARPS - 1) / TOPK_WARPS, TOPK_WARPS * 32, st, logits, n, E, K, expert_scale, experts, weights);
 }
 
-static __global__ void gather_rows_kernel(float *dst, const float *src, const int *idx, int div, int dim, int scatter) {
-    if (idx[blockIdx.y] < 0) return; /* a padding row (moe_gemm.cu) */
-    int64_t i = blockIdx.y, j = scatter ? idx[i] : i, k = scatter ? i : idx[i] / div;
-    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < dim; c += gridDim.x * blockDim.x)
-        dst[j * dim + c] = src[k * dim + c];
-}
-
-void gpu_gather_rows(cudaStream_t st, float *dst, const float *src, const int *idx, int div, int n, int dim, int scatter) {
-    if (n > 0) gather_rows_kernel<<<dim3((dim + 255) / 256, n), 256, 0, st>>>(dst, src, idx, div, dim, scatter);
-}
-
-static __global__ void gather_rows_bf16_kernel(__nv_bfloat16 *dst, const float *src, const int *idx, int div, int dim) {
+static __global__ void gather_rows_kernel(float *dst, const float *src, const int *idx, int div, int dim) {
     int64_t i = blockIdx.y, k = idx[i] / div;
-    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < dim; c += gridDim.x * blockDim.x)
-        dst[i * dim + c] = idx[i] < 0 ? __float2bfloat16_rn(0.0f) : __float2bfloat16_rn(src[k * dim + c]);
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < dim; c += gridDim.x * blockDim.x) dst[i * dim + c] = src[k * dim + c];
 }
 
-void gpu_gather_rows_bf16(cudaStream_t st, __nv_bfloat16 *dst, const float *src, const int *idx, int div, int n, int dim) {
-    if (n > 0) gather_rows_bf16_kernel<<<dim3((dim + 255) / 256, n), 256, 0, st>>>(dst, src, idx, div, dim);
+void gpu_gather_rows(cudaStream_t st, float *dst, const float *src, const int *idx, int div, int n, int dim) {
+    if (n > 0) gather_rows_kernel<<<dim3((dim + 255) / 256, n), 256, 0, st>>>(dst, src, idx, div, dim);
+}
+
+/* 8 values a thread where rows allow (prompt rows: 2816 wide and more). */
+template <int VEC>
+static __global__ void gather_rows_bf16_kernel(__nv_bfloat16 *dst, const float *src, const int *idx, int div, int dim,
+                                               int *inverse) {
+    const int64_t i = blockIdx.y, k = idx[i] / div;
+    if (inverse && idx[i] >= 0 && blockIdx.x == 0 && threadIdx.x == 0) inverse[idx[i]] = (int)i;
+    for (int c = (blockIdx.x * blockDim.x + threadIdx.x) * VEC; c < dim; c += gridDim.x * blockDim.x * VEC) {
+        __nv_bfloat16 v[VEC];
+#pragma unroll
+        for (int j = 0; j < VEC; j++) v[j] = __float2bfloat16_rn(idx[i] < 0 ? 0.0f : src[k * dim + c + j]);
+        if (VEC == 8) *(uint4 *)(dst + i * dim + c) = *(const uint4 *)v;
+        else dst[i * dim + c] = v[0];
+    }
+}
+
+void gpu_gather_rows_bf16(cudaStream_t st, __nv_bfloat16 *dst, const float *src, const int *idx, int div, int n, int dim,
+                          int *inverse) {
+    if (n <= 0) return;
+    if (dim % 8 == 0) gather_rows_bf16_kernel<8><<<dim3((dim / 8 + 127) / 128, n), 128, 0, st>>>(dst, src, idx, div, dim, inverse);
+    else gather_rows_bf16_kernel<1><<<dim3((dim + 255) / 256, n), 256, 0, st>>>(dst, src, idx, div, dim, inverse);
 }

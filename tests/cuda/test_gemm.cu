@@ -11,7 +11,7 @@
  * - dense: 130 rows (above the 128-row GEMM threshold), a matrix of 1000 rows
  *   in one dequantised slice and in slices of 300 rows (the last partial);
  * - experts: 150 tokens, top-2 of 8 experts (one never chosen, one chosen
- *   by most tokens), so tiles of 16 rows with padding; the down product's
+ *   by most tokens), so tiles of 32 rows with padding; the down product's
  *   input is the GPU's own bf16(gelu(gate)·up), so its bound adds what the
  *   gate/up bound lets that input move, plus one bf16 rounding (2^-8).
  * A wrong code, scale, slice or tile moves outputs by O(1) of their size.
@@ -192,16 +192,25 @@ static void experts(g4_gpu_context *c, g4_dtype gu_type, g4_dtype dn_type) {
     cudaMalloc(&c->moe_sorted, sizeof(float) * (size_t)padded * D);
     cudaMalloc(&c->moe_perm, sizeof(int) * (size_t)padded);
     cudaMalloc(&c->moe_ptrs, sizeof(void *) * 6 * (size_t)problems);
+    cudaMalloc(&c->moe_rows, sizeof(int) * (size_t)items);
     std::vector<int> h_experts((size_t)items), h_perm((size_t)padded);
     std::vector<void *> h_ptrs((size_t)(6 * problems));
     c->h_experts = h_experts.data();
     c->h_perm = h_perm.data();
     c->h_moe_ptrs = h_ptrs.data();
-    cudaMemset(c->moe_y, 0xff, sizeof(float) * (size_t)items * D);
+    cudaMemset(c->moe_sorted, 0xff, sizeof(float) * (size_t)padded * D); /* NaN: a row never written fails */
+    cudaMemset(c->moe_rows, 0xff, sizeof(int) * (size_t)items);
     g4_error err;
     int rc = gpu_experts_gemm(c, &gu, &dn, n, K, &err);
-    std::vector<float> y((size_t)items * D);
-    cudaError_t e = cudaMemcpy(y.data(), c->moe_y, y.size() * 4, cudaMemcpyDeviceToHost);
+    /* pair i's outputs: row moe_out_rows[i] of moe_out (the experts' order) */
+    std::vector<float> out((size_t)padded * D), y((size_t)items * D);
+    std::vector<int> rows((size_t)items);
+    cudaError_t e = rc ? cudaSuccess : cudaMemcpy(out.data(), c->moe_out, out.size() * 4, cudaMemcpyDeviceToHost);
+    if (!rc && e == cudaSuccess) e = cudaMemcpy(rows.data(), c->moe_out_rows, rows.size() * 4, cudaMemcpyDeviceToHost);
+    for (int i = 0; i < items && !rc && e == cudaSuccess; i++) {
+        if (rows[i] < 0 || rows[i] >= padded) { rc = -1; snprintf(err.msg, sizeof err.msg, "pair %d: row %d", i, rows[i]); break; }
+        memcpy(&y[(size_t)i * D], &out[(size_t)rows[i] * D], sizeof(float) * D);
+    }
     double worst = 0;
     std::vector<double> act(Im), eps(Im);
     for (int i = 0; i < items; i++) {
@@ -238,7 +247,8 @@ static void experts(g4_gpu_context *c, g4_dtype gu_type, g4_dtype dn_type) {
              type_name(dn_type), n, K, E);
     if (rc) printf("  %s\n", err.msg);
     report(!rc && e == cudaSuccess && worst <= 1.0, what, worst);
-    void *dev[] = {c->moe_x, c->moe_experts, c->moe_y, c->moe_act, c->moe_gate_up, c->moe_sorted, c->moe_perm, c->moe_ptrs};
+    void *dev[] = {c->moe_x, c->moe_experts, c->moe_y, c->moe_act, c->moe_gate_up, c->moe_sorted, c->moe_perm, c->moe_ptrs,
+                   c->moe_rows};
     for (void *p : dev) cudaFree(p);
     free_matrix(&gu);
     free_matrix(&dn);
