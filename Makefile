@@ -105,7 +105,7 @@ $(BUILD)/tests/cuda/%: tests/cuda/%.c $(BUILD)/libgemma4.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $< $(BUILD)/libgemma4.a -o $@ $(LDLIBS)
 
-$(BUILD)/tests/cuda/%: tests/cuda/%.cu $(BUILD)/libgemma4.a src/cuda/gpu.h
+$(BUILD)/tests/cuda/%: tests/cuda/%.cu $(BUILD)/libgemma4.a src/cuda/gpu.h tests/cuda/gpu_test_util.cuh
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -D_GNU_SOURCE -Isrc -Iinclude $< $(BUILD)/libgemma4.a -o $@ -ljansson -lcublas
 

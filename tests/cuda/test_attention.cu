@@ -11,6 +11,7 @@
  * splits, is checked against a double-precision host attention (run_decode).
  * Without a GPU it reports that and passes. */
 #include "cuda/gpu.h"
+#include "gpu_test_util.cuh"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,11 +20,6 @@
 #include <vector>
 
 static int failures;
-
-static float rnd(uint64_t *s) {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((*s >> 40) * (1.0 / 16777216.0)) * 2 - 1;
-}
 
 template <typename T> static T *to_device(const std::vector<T> &h) {
     T *d = NULL;
@@ -165,10 +161,7 @@ static void run_decode(int hd, int window, int n) {
 }
 
 int main(void) {
-    if (g4_gpu_device_count() < 1) {
-        printf("test_attention: no GPU, nothing to run\n");
-        return 0;
-    }
+    if (!gpu_present()) return 0;
     const int dims[] = {64, 128, 256, 512};
     for (int i = 0; i < 4; i++) {
         run(dims[i], 0, 0);

@@ -17,6 +17,7 @@
  * A wrong code, scale, slice or tile moves outputs by O(1) of their size.
  * Without a GPU it reports that and passes. */
 #include "cuda/gpu.h"
+#include "gpu_test_util.cuh"
 
 #include <math.h>
 #include <stdio.h>
@@ -25,20 +26,6 @@
 #include <vector>
 
 static int failures;
-
-static float rnd(uint64_t *s) {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((*s >> 40) * (1.0 / 16777216.0)) * 2 - 1;
-}
-
-static float bf16_round(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u += 0x7fff + ((u >> 16) & 1);
-    u &= 0xffff0000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
 
 static uint16_t half_bits(float x) { __half h = __float2half_rn(x); uint16_t b; memcpy(&b, &h, 2); return b; }
 static float half_value(uint16_t b) { __half h; memcpy(&h, &b, 2); return __half2float(h); }
@@ -255,11 +242,7 @@ static void experts(g4_gpu_context *c, g4_dtype gu_type, g4_dtype dn_type) {
 }
 
 int main(void) {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        printf("no GPU: nothing to test\n");
-        return 0;
-    }
+    if (!gpu_present()) return 0;
     g4_gpu_model gm;
     memset(&gm, 0, sizeof gm);
     g4_gpu_context c;

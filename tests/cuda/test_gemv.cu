@@ -8,6 +8,7 @@
  * partial sums, which this covers), plus GELU's few ulps for the gated forms.
  * Without a GPU it reports that and passes. */
 #include "cuda/gpu.h"
+#include "gpu_test_util.cuh"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,21 +17,6 @@
 #include <vector>
 
 static int failures;
-
-static float rnd(uint64_t *s) {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((*s >> 40) * (1.0 / 16777216.0)) * 2 - 1;
-}
-
-static float bf16_round(float x, uint16_t *bits) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u += 0x7fff + ((u >> 16) & 1);
-    *bits = (uint16_t)(u >> 16);
-    u &= 0xffff0000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
 
 static double gelu(double x) { return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
 
@@ -109,11 +95,7 @@ static void run(g4_gpu_context *c, g4_dtype dt, int64_t rows, int64_t cols, int 
 }
 
 int main(void) {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-        printf("no GPU: nothing to test\n");
-        return 0;
-    }
+    if (!gpu_present()) return 0;
     g4_gpu_context c;
     memset(&c, 0, sizeof c);
     c.gemm_min_rows = 1 << 30; /* every product through the GEMV */
