@@ -10,6 +10,7 @@
  *    same content and our reader reads it; and both writers produce the same
  *    bytes. Without the library the test fails. */
 #include "check.h"
+#include "scratch_dir.h"
 #include "io/gguf.h"
 #include "ops/half.h"
 #include "ops/quant.h"
@@ -22,23 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmpdir[] = "/tmp/g4_test_gguf_XXXXXX";
-
-static const char *tmp_path(const char *name) {
-    static char bufs[4][512];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return b;
-}
-
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
-        perror(path);
-        exit(2);
-    }
-}
 
 static unsigned char *read_all(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -942,18 +926,9 @@ static void test_interop(void) {
     dlclose(gg.lib);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void) {
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    char template[] = "/tmp/g4_test_gguf_XXXXXX";
+    scratch_dir_make(template);
     make_tensor_data();
     const char *path = tmp_path("round_trip.gguf");
     write_ours(path, 0);
@@ -966,6 +941,6 @@ int main(void) {
     test_writer_errors();
     test_interop();
     for (int i = 0; i < N_TENSORS; i++) free(tensors[i].data);
-    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    scratch_dir_remove();
     return check_exit("test_gguf");
 }

@@ -11,6 +11,7 @@
 
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "scratch_dir.h"
 
 static int failures;
 
@@ -23,24 +24,6 @@ static int failures;
         }                                                                      \
     } while (0)
 
-static char tmpdir[] = "/tmp/g4_test_st_XXXXXX";
-
-/* Paths are built into a few rotating buffers so that callers can hold two. */
-static const char *tmp_path(const char *name) {
-    static char bufs[4][512];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return b;
-}
-
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
-        perror(path);
-        exit(2);
-    }
-}
 
 /* A file with an explicit header length (which may lie) and raw header bytes. */
 static void write_raw(const char *path, uint64_t header_len, const char *header,
@@ -496,17 +479,9 @@ static void test_checkpoint_errors(void) {
     CHECK_CKPT_FAIL(dir, SHARD2 ": truncated");
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type,
-                        struct FTW *ftw) {
-    (void)st, (void)type, (void)ftw;
-    return remove(path);
-}
-
 int main(void) {
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    char template[] = "/tmp/g4_test_st_XXXXXX";
+    scratch_dir_make(template);
     test_valid();
     test_empty_header_and_no_metadata();
     test_many_tensors();
@@ -518,7 +493,7 @@ int main(void) {
     test_checkpoint_single();
     test_checkpoint_sharded();
     test_checkpoint_errors();
-    nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    scratch_dir_remove();
     if (failures) {
         fprintf(stderr, "test_safetensors: %d check(s) failed\n", failures);
         return 1;
