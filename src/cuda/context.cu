@@ -120,7 +120,6 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
     dev_alloc((void **)&c->v, f * n * max_kv, &failed);
     dev_alloc((void **)&c->gate, f * n * max_ffn, &failed);
     dev_alloc((void **)&c->up, f * n * max_ffn, &failed);
-    if (cfg->n_experts && (int64_t)cfg->top_k_experts * D > max_cols) max_cols = (int64_t)cfg->top_k_experts * D;
     c->x_bf16_cap = n * max_cols;
     dev_alloc((void **)&c->x_bf16, sizeof(__nv_bfloat16) * (size_t)c->x_bf16_cap, &failed);
     if (LP) {

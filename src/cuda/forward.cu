@@ -385,10 +385,10 @@ static int keep_logit_rows(g4_gpu_context *c, int l, int n_rows, g4_error *err) 
     int64_t D = cfg->hidden_size, LP = (int64_t)cfg->n_layers * cfg->ple_dim;
     const int32_t *rows = c->h_ints + 3 * c->n_batch;
     if (n_rows) { /* through scratch: a row may move onto one not yet read */
-        gpu_gather_rows(c->stream, c->o, c->h, c->d_rows, 1, n_rows, (int)D);
+        gpu_gather_rows(c->stream, c->o, c->h, c->d_rows, n_rows, (int)D);
         CUDA_TRY(cudaMemcpyAsync(c->h, c->o, sizeof(float) * n_rows * D, cudaMemcpyDeviceToDevice, c->stream));
         if (LP) {
-            gpu_gather_rows(c->stream, c->ple_tok, c->ple, c->d_rows, 1, n_rows, (int)LP);
+            gpu_gather_rows(c->stream, c->ple_tok, c->ple, c->d_rows, n_rows, (int)LP);
             CUDA_TRY(cudaMemcpyAsync(c->ple, c->ple_tok, sizeof(float) * n_rows * LP, cudaMemcpyDeviceToDevice,
                                      c->stream));
         }

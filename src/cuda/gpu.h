@@ -329,8 +329,8 @@ void gpu_gather_rmsnorm(cudaStream_t st, float *x, const float *h, const int32_t
  * times per-expert scales; experts in ascending order per token. */
 void gpu_moe_topk(cudaStream_t st, const float *logits, int n, int E, int K, const float *expert_scale, int *experts,
                   float *weights);
-/* dst[i] = src[idx[i] / div] (rows of dim floats). */
-void gpu_gather_rows(cudaStream_t st, float *dst, const float *src, const int *idx, int div, int n, int dim);
+/* dst[i] = src[idx[i]] (rows of dim floats). */
+void gpu_gather_rows(cudaStream_t st, float *dst, const float *src, const int *idx, int n, int dim);
 /* dst[i] = bf16(src[idx[i] / div]), zeros where idx[i] < 0; and inverse[idx[i]] = i. */
 void gpu_gather_rows_bf16(cudaStream_t st, __nv_bfloat16 *dst, const float *src, const int *idx, int div, int n, int dim,
                           int *inverse);

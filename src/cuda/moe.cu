@@ -24,13 +24,13 @@ void gpu_moe_topk(cudaStream_t st, const float *logits, int n, int E, int K, con
     gpu_launch(topk_kernel, (n + TOPK_WARPS - 1) / TOPK_WARPS, TOPK_WARPS * 32, st, logits, n, E, K, expert_scale, experts, weights);
 }
 
-static __global__ void gather_rows_kernel(float *dst, const float *src, const int *idx, int div, int dim) {
-    int64_t i = blockIdx.y, k = idx[i] / div;
+static __global__ void gather_rows_kernel(float *dst, const float *src, const int *idx, int dim) {
+    int64_t i = blockIdx.y, k = idx[i];
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < dim; c += gridDim.x * blockDim.x) dst[i * dim + c] = src[k * dim + c];
 }
 
-void gpu_gather_rows(cudaStream_t st, float *dst, const float *src, const int *idx, int div, int n, int dim) {
-    if (n > 0) gather_rows_kernel<<<dim3((dim + 255) / 256, n), 256, 0, st>>>(dst, src, idx, div, dim);
+void gpu_gather_rows(cudaStream_t st, float *dst, const float *src, const int *idx, int n, int dim) {
+    if (n > 0) gather_rows_kernel<<<dim3((dim + 255) / 256, n), 256, 0, st>>>(dst, src, idx, dim);
 }
 
 /* 8 values a thread where rows allow (prompt rows: 2816 wide and more). */
