@@ -2,7 +2,9 @@
  * - Few rows (decode): a bandwidth-bound GEMV. Each warp owns one output
  *   row and streams its weights with 16-byte loads (8 bf16 / 8 f32 / one
  *   32-element Q8_0 or Q4_0 block per lane and step), dequantising in
- *   registers; up to 8 activation rows share every weight load.
+ *   registers; up to 8 activation rows share every weight load. For one
+ *   token a warp may own 2 or 4 rows instead (gemv_rows_kernel), so each
+ *   activation chunk read serves them all.
  * - Many rows (prefill): cuBLAS (gemm.cu).
  * - Grouped: item p multiplies matrix matrix[p] of a stack with activation
  *   row p / x_div: a token's chosen experts in one launch.
@@ -136,6 +138,74 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
         }
 }
 
+/* RW output rows a warp, for one token (decode) with quantised weights: a
+ * chunk's activations are read once into registers and serve all RW rows,
+ * where gemv_body reads them from L1 again for every row (128 bytes of
+ * floats for each 16 bytes of Q4_0 codes, which made those GEMVs L1-bound).
+ * Each row's sum is formed in gemv_body's order at split 1, so the result is
+ * bit-identical. Every matrix's rows must be a multiple of RW (rows_per_warp). */
+template <int DT, int MODE, int RW>
+static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_rows_kernel(gemv_args a) {
+    const int CH = chunk<DT>::elems;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int64_t row = ((int64_t)blockIdx.x * GEMV_WARPS + warp) * RW;
+    const bool live = row < a.row_end[a.n_mats - 1];
+    int m = 0;
+    while (live && row >= a.row_end[m]) m++;
+    if (live && m) row -= a.row_end[m - 1];
+    const gpu_matrix &w = a.w[m], &u = a.w[MODE == GEMV_GLU ? 1 : m];
+    if (live && !a.matrix) { /* as gemv_body: the rows' heads on their way to L2 before the wait */
+        size_t bytes = (size_t)w.cols * code_bytes_x2<DT>::v / 2;
+        for (int r = 0; r < RW; r++)
+            for (size_t off = (size_t)lane * 128; off < bytes && off < (size_t)a.prefetch_lines * 128; off += 32 * 128)
+                asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)w.data + (row + r) * bytes + off));
+    }
+    gpu_pdl_wait();
+    if (!live) return;
+    const int item = blockIdx.y;
+    const int64_t mat = a.matrix ? a.matrix[item] : 0;
+    const int64_t base = mat * w.rows * w.cols + row * w.cols;
+    const int64_t ubase = MODE == GEMV_GLU ? mat * u.rows * u.cols + (row + a.glu_up_row) * u.cols : 0;
+    const float *x = a.x + (int64_t)(item / a.x_div) * a.x_stride;
+    float acc[RW], acc_u[RW];
+#pragma unroll
+    for (int r = 0; r < RW; r++) acc[r] = acc_u[r] = 0;
+#pragma unroll 2
+    for (int64_t c = (int64_t)lane * CH; c < w.cols; c += 32 * CH) {
+        float4 xv[CH / 4];
+#pragma unroll
+        for (int i = 0; i < CH / 4; i++) xv[i] = __ldg((const float4 *)(x + c) + i);
+#pragma unroll
+        for (int r = 0; r < RW; r++) {
+            float wv[CH], uv[MODE == GEMV_GLU ? CH : 1];
+            load_weights<DT>(w, base + r * w.cols + c, wv);
+            if (MODE == GEMV_GLU) load_weights<DT>(u, ubase + r * u.cols + c, uv);
+            float s = 0, su = 0;
+#pragma unroll
+            for (int i = 0; i < CH / 4; i++) {
+                const float4 v = xv[i];
+                s += wv[4 * i] * v.x + wv[4 * i + 1] * v.y + wv[4 * i + 2] * v.z + wv[4 * i + 3] * v.w;
+                if (MODE == GEMV_GLU) su += uv[4 * i] * v.x + uv[4 * i + 1] * v.y + uv[4 * i + 2] * v.z + uv[4 * i + 3] * v.w;
+            }
+            acc[r] += s;
+            acc_u[r] += su;
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < RW; r++)
+        for (int o = 16; o; o >>= 1) {
+            acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+            if (MODE == GEMV_GLU) acc_u[r] += __shfl_xor_sync(0xffffffffu, acc_u[r], o);
+        }
+#pragma unroll
+    for (int r = 0; r < RW; r++) /* lane r writes row r: every lane holds every sum */
+        if (lane == r)
+            a.y[m][(int64_t)item * a.y_stride[m] + row + r] =
+                MODE == GEMV_GLU        ? gelu_tanh(acc[r]) * acc_u[r]
+                : MODE == GEMV_GELU_MUL ? gelu_tanh(acc[r]) * a.gate_mul[(int64_t)item * a.gate_mul_stride + row + r]
+                                        : acc[r];
+}
+
 /* The arguments of one launch: activations first, then each matrix that
  * reads them (its rows follow the previous matrix's). */
 static gemv_args gemv_input(const float *x, int64_t x_stride, int x_div, int n) {
@@ -231,8 +301,50 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(gemv_args 
         moe_topk_token(a.y[0], t, (int)a.row_end[0], r.K, r.expert_scale, r.experts, r.weights, logits[warp]);
 }
 
+/* Rows a warp for this launch (1: gemv_body), for one token whose rows
+ * need no sharing among warps. Fewer, busier warps read the activations
+ * less often but keep fewer loads in flight, so the choice follows the
+ * launch's rows (all items') against the device's resident warps R
+ * (8448 on an H100): quantised weights take 4 rows a warp from 1.5·R rows
+ * up, 2 from R/3. Per stage on an H100 (G4_GPU_PROFILE, 2026-12-07,
+ * 26B-A4B/E4B Q4_0, 31B Q4_K_M; µs at 1/2/4 rows): 31B q/k/v, 16384 rows,
+ * 112/84/80; the LM heads 772/436/338; E4B gate/up, 10240 rows, 38.5/33.4/
+ * 40.7; 26B-A4B down, 2816 rows, 14.0/12.8/18.2; its gate/up, 2112 rows,
+ * 12.9/13.4/22.2. bf16 weights read 8 times fewer
+ * activation bytes per weight byte: 2 rows gained on the experts' short
+ * rows (26B-A4B decode 248 → 257 t/s), lost on E4B's dense ones (221 →
+ * 212 with 2 everywhere), and were even on the LM heads.
+ * G4_GEMV_ROWS_PER_WARP (quantised) and G4_GEMV_ROWS_PER_WARP_BF16 (bf16,
+ * f32) force 1, 2 or 4; 0 or unset: this rule. */
+static long rows_kernel_launches;
+extern "C" long g4_gpu_rows_kernel_count(void) { return rows_kernel_launches; }
+
+static int rows_per_warp(const gemv_args &a, int dt, int nt) {
+    if (nt != 1 || a.split != 1) return 1; /* nt 1: one token, or a grouped launch's items one per block row */
+    const bool plain = dt == G4_DTYPE_BF16 || dt == G4_DTYPE_F32;
+    int rw = (int)env_or(plain ? "G4_GEMV_ROWS_PER_WARP_BF16" : "G4_GEMV_ROWS_PER_WARP", 0);
+    if (rw == 0) {
+        const int64_t work = a.row_end[a.n_mats - 1] * a.n, r = resident_warps();
+        rw = plain ? (a.matrix ? 2 : 1) : work >= 3 * r / 2 ? 4 : work >= r / 3 ? 2 : 1;
+    }
+    if (rw != 2 && rw != 4) return 1;
+    for (int i = 0; i < a.n_mats; i++)
+        if ((a.row_end[i] - (i ? a.row_end[i - 1] : 0)) % rw) return 1;
+    return rw;
+}
+
 template <int DT, int MODE, int ROUTE> static void launch_dt(cudaStream_t st, gemv_args a, int nt) {
     dim3 grid = gemv_plan(&a, nt);
+    if constexpr (!ROUTE) {
+        int rw = rows_per_warp(a, DT, nt);
+        if (rw > 1) {
+            grid.x = (unsigned)((a.row_end[a.n_mats - 1] + GEMV_WARPS * rw - 1) / (GEMV_WARPS * rw));
+            if (rw == 2) gpu_launch(gemv_rows_kernel<DT, MODE, 2>, grid, GEMV_WARPS * 32, st, a);
+            else gpu_launch(gemv_rows_kernel<DT, MODE, 4>, grid, GEMV_WARPS * 32, st, a);
+            rows_kernel_launches++;
+            return;
+        }
+    }
     if constexpr (ROUTE) { /* the router: one token (decode) or up to 8 per warp */
         if (nt == 1) gpu_launch(gemv_kernel<DT, 1, MODE, ROUTE>, grid, GEMV_WARPS * 32, st, a);
         else gpu_launch(gemv_kernel<DT, 8, MODE, ROUTE>, grid, GEMV_WARPS * 32, st, a);

@@ -16,6 +16,8 @@
  *   logits on the same weights, and split expert tensors fuse correctly.
  * - the router GEMV that also picks the experts gives the separate kernels'
  *   logits bit for bit on the MoE fixtures, token by token (and was used).
+ * - the decode GEMV with several rows a warp gives the one-row kernel's
+ *   logits bit for bit, for every quantised type.
  * - prompts that want a few rows' logits (the rest dropped after the last
  *   layer that writes the KV cache) give those rows' reference logits.
  * Usage: test_gpu [fixtures-root] */
@@ -447,6 +449,53 @@ static void kept_rows(const char *root, const char *name) {
     gemma4_model_free(m);
 }
 
+/* The decode GEMV that gives each warp 2 or 4 rows (gemv.cu,
+ * gemv_rows_kernel) forms every row's sum in the one-row kernel's order, so
+ * token-by-token logits must be bit-identical to it; for every quantised
+ * type (one row a warp: G4_GEMV_ROWS_PER_WARP=1), and for bf16 when asked.
+ * Rows are shared among warps on small matrices (G4_GEMV_FILL,
+ * G4_GEMV_SPLIT_ROWS), which the tiny model's all are: both are turned off
+ * so every launch may take the new kernel. */
+static float *rows_decode(gemma4_model *m, const char *var, const char *rw, const int32_t *ids, int n) {
+    setenv(var, rw, 1);
+    float *out = eval_logits(m, GEMMA4_DEVICE_GPU, ids, n, 1);
+    unsetenv(var);
+    return out;
+}
+
+static void rows_per_warp(void) {
+    const char *types[] = {"q8_0", "q4_0", "q4_k_m", "q5_k", "bf16"};
+    setenv("G4_GEMV_SPLIT_ROWS", "1", 1);
+    setenv("G4_GEMV_FILL", "0", 1);
+    for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
+        gemma4_model *m;
+        if (gemma4_model_synthetic("tiny", types[k], &m)) { CHECK(0, "synthetic %s: %s", types[k], gemma4_last_error()); continue; }
+        const char *var = strcmp(types[k], "bf16") ? "G4_GEMV_ROWS_PER_WARP" : "G4_GEMV_ROWS_PER_WARP_BF16";
+        int n = 10;
+        int32_t ids[10];
+        for (int i = 0; i < n; i++) ids[i] = 5 + 131 * i;
+        float *one = rows_decode(m, var, "1", ids, n);
+        for (int rw = 2; rw <= 4; rw += 2) {
+            char s[2] = {(char)('0' + rw), 0};
+            long before = g4_gpu_rows_kernel_count();
+            float *got = rows_decode(m, var, s, ids, n);
+            long used = g4_gpu_rows_kernel_count() - before;
+            CHECK(one && got, "%s rows per warp: %s", types[k], gemma4_last_error());
+            if (one && got) {
+                float d = max_abs_diff(one, got, (size_t)n * gemma4_vocab_size(m));
+                CHECK(d == 0 && used > 0, "%s, %d rows a warp: max|dlogit| %.3g vs one row (launches %ld)", types[k], rw, d, used);
+                printf("  %-6s %d rows a warp vs one, %d tokens one at a time: max|dlogit| %.1e (%ld launches)\n", types[k], rw,
+                       n, d, used);
+            }
+            free(got);
+        }
+        free(one);
+        gemma4_model_free(m);
+    }
+    unsetenv("G4_GEMV_SPLIT_ROWS");
+    unsetenv("G4_GEMV_FILL");
+}
+
 int main(int argc, char **argv) {
     const char *root = argc > 1 ? argv[1] : "tests/fixtures";
     device_choice(root);
@@ -460,6 +509,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof types / sizeof *types; i++) synthetic(types[i]);
         kquant_types();
         fused_decode_models(root);
+        rows_per_warp();
         kept_rows(root, "e-like"); /* GEMVs for these 40 rows */
         setenv("G4_GPU_GEMM_MIN", "1", 1);
         kept_rows(root, "e-like"); /* SGEMM */
