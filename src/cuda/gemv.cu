@@ -51,6 +51,33 @@ template <> struct code_bytes_x2<GPU_DTYPE_Q8_AFFINE16> { static const int v = 2
 
 #define GEMV_PREFETCH_LINES 8 /* 128-byte lines of its row a warp asks for before waiting (G4_GEMV_PREFETCH) */
 
+/* s (and su, for GLU's up row) += one chunk's products with the activations
+ * v = x[4i .. 4i+3], in the order both GEMV kernels keep, so their sums
+ * agree bit for bit. */
+template <int MODE>
+static __device__ __forceinline__ void dot4(const float *wv, const float *uv, int i, float4 v, float &s, float &su) {
+    s += wv[4 * i] * v.x + wv[4 * i + 1] * v.y + wv[4 * i + 2] * v.z + wv[4 * i + 3] * v.w;
+    if (MODE == GEMV_GLU) su += uv[4 * i] * v.x + uv[4 * i + 1] * v.y + uv[4 * i + 2] * v.z + uv[4 * i + 3] * v.w;
+}
+
+/* Each lane's partial sums of N outputs added over the warp. */
+template <int N, int MODE> static __device__ __forceinline__ void warp_sums(float (&acc)[N], float (&acc_u)[N]) {
+#pragma unroll
+    for (int t = 0; t < N; t++)
+        for (int o = 16; o; o >>= 1) {
+            acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], o);
+            if (MODE == GEMV_GLU) acc_u[t] += __shfl_xor_sync(0xffffffffu, acc_u[t], o);
+        }
+}
+
+/* The value written for item i's output row (MODE: see gemv_body). */
+template <int MODE>
+static __device__ __forceinline__ float gemv_result(const gemv_args &a, float acc, float acc_u, int64_t i, int64_t row) {
+    return MODE == GEMV_GLU        ? gelu_tanh(acc) * acc_u
+           : MODE == GEMV_GELU_MUL ? gelu_tanh(acc) * a.gate_mul[i * a.gate_mul_stride + row]
+                                   : acc;
+}
+
 /* What a GEMV writes (MODE):
  * - GEMV_PLAIN: y = w row · x;
  * - GEMV_GLU: y = gelu(w[0] row · x) · (w[1] row + glu_up_row · x), the gate
@@ -101,21 +128,12 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
             const float4 *xp = (const float4 *)(x[t] + c);
             float s = 0, su = 0;
 #pragma unroll
-            for (int i = 0; i < CH / 4; i++) {
-                float4 v = __ldg(xp + i);
-                s += wv[4 * i] * v.x + wv[4 * i + 1] * v.y + wv[4 * i + 2] * v.z + wv[4 * i + 3] * v.w;
-                if (MODE == GEMV_GLU) su += uv[4 * i] * v.x + uv[4 * i + 1] * v.y + uv[4 * i + 2] * v.z + uv[4 * i + 3] * v.w;
-            }
+            for (int i = 0; i < CH / 4; i++) dot4<MODE>(wv, uv, i, __ldg(xp + i), s, su);
             acc[t] += s;
             acc_u[t] += su;
         }
     }
-#pragma unroll
-    for (int t = 0; t < NT; t++)
-        for (int o = 16; o; o >>= 1) {
-            acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], o);
-            if (MODE == GEMV_GLU) acc_u[t] += __shfl_xor_sync(0xffffffffu, acc_u[t], o);
-        }
+    warp_sums<NT, MODE>(acc, acc_u);
     if (split > 1) { /* a row's first warp adds the others' parts, in warp order */
         __shared__ float partial[GEMV_WARPS][2 * NT];
         if (lane == 0)
@@ -132,9 +150,7 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
     for (int t = 0; t < NT; t++)
         if (t < n_items) {
             const int64_t i = item0 + t;
-            a.y[m][i * a.y_stride[m] + row] = MODE == GEMV_GLU        ? gelu_tanh(acc[t]) * acc_u[t]
-                                              : MODE == GEMV_GELU_MUL ? gelu_tanh(acc[t]) * a.gate_mul[i * a.gate_mul_stride + row]
-                                                                      : acc[t];
+            a.y[m][i * a.y_stride[m] + row] = gemv_result<MODE>(a, acc[t], acc_u[t], i, row);
         }
 }
 
@@ -182,28 +198,15 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_rows_kernel(gemv_
             if (MODE == GEMV_GLU) load_weights<DT>(u, ubase + r * u.cols + c, uv);
             float s = 0, su = 0;
 #pragma unroll
-            for (int i = 0; i < CH / 4; i++) {
-                const float4 v = xv[i];
-                s += wv[4 * i] * v.x + wv[4 * i + 1] * v.y + wv[4 * i + 2] * v.z + wv[4 * i + 3] * v.w;
-                if (MODE == GEMV_GLU) su += uv[4 * i] * v.x + uv[4 * i + 1] * v.y + uv[4 * i + 2] * v.z + uv[4 * i + 3] * v.w;
-            }
+            for (int i = 0; i < CH / 4; i++) dot4<MODE>(wv, uv, i, xv[i], s, su);
             acc[r] += s;
             acc_u[r] += su;
         }
     }
-#pragma unroll
-    for (int r = 0; r < RW; r++)
-        for (int o = 16; o; o >>= 1) {
-            acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
-            if (MODE == GEMV_GLU) acc_u[r] += __shfl_xor_sync(0xffffffffu, acc_u[r], o);
-        }
+    warp_sums<RW, MODE>(acc, acc_u);
 #pragma unroll
     for (int r = 0; r < RW; r++) /* lane r writes row r: every lane holds every sum */
-        if (lane == r)
-            a.y[m][(int64_t)item * a.y_stride[m] + row + r] =
-                MODE == GEMV_GLU        ? gelu_tanh(acc[r]) * acc_u[r]
-                : MODE == GEMV_GELU_MUL ? gelu_tanh(acc[r]) * a.gate_mul[(int64_t)item * a.gate_mul_stride + row + r]
-                                        : acc[r];
+        if (lane == r) a.y[m][(int64_t)item * a.y_stride[m] + row + r] = gemv_result<MODE>(a, acc[r], acc_u[r], item, row + r);
 }
 
 /* The arguments of one launch: activations first, then each matrix that
