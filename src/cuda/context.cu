@@ -68,6 +68,8 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
     c->attn_prefetch_keys = pf ? atoi(pf) : GPU_ATTN_PREFETCH_KEYS;
     const char *graphs = getenv("G4_GPU_GRAPHS");
     c->use_graphs = !graphs || atoi(graphs) != 0;
+    const char *em = getenv("G4_GPU_EXPERTS_MAIN");
+    c->experts_on_main = em ? atoi(em) != 0 : -1;
     c->profile = gpu_profile_new();
     if (c->profile) c->use_graphs = 0;
     c->n_past = (int *)calloc((size_t)n_seq, sizeof(int));

@@ -152,6 +152,7 @@ struct g4_gpu_context {
     size_t dequant_slice_bytes; /* 0: gemm.cu's default (tests set it to force several slices) */
     gpu_attn_split attn_split;
     int use_graphs;           /* G4_GPU_GRAPHS=0 turns them off */
+    int experts_on_main;      /* decode's MoE layers, which branch waits for the side stream: forward.cu (-1: by weight type) */
     gpu_profile *profile;     /* G4_GPU_PROFILE=1 */
     int one_prompt;           /* the rows still carried: one sequence, consecutive positions */
     int rows_kept;            /* only the logit rows are left, in order (forward.cu) */
