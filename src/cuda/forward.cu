@@ -14,9 +14,6 @@ extern "C" {
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(x) do { if (x) return -1; } while (0)
-/* G4_GPU_PROFILE: the stage that just ended on c->stream (side: the MoE stream) */
-#define MARK(stage) gpu_profile_mark(c->profile, c->stream, c->stream == c->side, stage)
 
 /* As check_batch in forward.c: everything is checked before anything is written. */
 static int check_batch(g4_gpu_context *c, const g4_batch *b, g4_error *err) {

@@ -17,6 +17,8 @@
         cudaError_t e_ = (call);                                                                      \
         if (e_ != cudaSuccess) return g4_fail(err, "CUDA: %s (%s:%d)", cudaGetErrorString(e_), __FILE__, __LINE__); \
     } while (0)
+/* Fails the enclosing function on a non-zero result whose error is already set. */
+#define TRY(x) do { if (x) return -1; } while (0)
 
 /* Device storage forms of the other block types (not file types: values past
  * g4_dtype's, so switch on (int)dtype). Each element decodes as
@@ -162,6 +164,8 @@ struct g4_gpu_context {
 /* G4_GPU_PROFILE=1: stage timings (profile.cu); NULL when off. */
 gpu_profile *gpu_profile_new(void);
 void gpu_profile_mark(gpu_profile *p, cudaStream_t st, int side, const char *stage);
+/* In forward code with a context c: the stage that just ended on c->stream (side: the second stream). */
+#define MARK(stage) gpu_profile_mark(c->profile, c->stream, c->stream == c->side, stage)
 void gpu_profile_collect(gpu_profile *p);
 void gpu_profile_free(gpu_profile *p);
 
@@ -247,7 +251,7 @@ int gpu_matmul_glu(g4_gpu_context *c, const gpu_matrix *gate, const gpu_matrix *
 
 void gpu_embed(cudaStream_t st, const gpu_matrix *table, const int32_t *token, int n, float scale, float *out);
 /* Prefill: the GELU gate straight into c->x_bf16's layout, for
- * gpu_matmul_bf16_input (contiguous [rows][dim]; gate and up rows in_stride floats apart). */
+ * gpu_matmul_gemm_multi's converted input (contiguous [rows][dim]; gate and up rows in_stride floats apart). */
 void gpu_gelu_gate_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *gate, const float *up, int64_t in_stride,
                         int rows, int dim);
 

@@ -186,21 +186,23 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
 
 int gpu_row_chain_fits(int dim) { return dim > 0 && dim <= CHAIN_THREADS * CHAIN_MAX_VALUES; }
 
+template <bool ROWS>
+static void chain_launch(cudaStream_t st, float *h, const gpu_row_chain *ch, int rows, int threads, int values, int dim,
+                         float eps) {
+    if (values <= 2) gpu_launch(row_chain_kernel<2, ROWS>, rows, threads, st, h, *ch, dim, eps);
+    else if (values == 3) gpu_launch(row_chain_kernel<3, ROWS>, rows, threads, st, h, *ch, dim, eps);
+    else if (values == 4) gpu_launch(row_chain_kernel<4, ROWS>, rows, threads, st, h, *ch, dim, eps);
+    else gpu_launch(row_chain_kernel<CHAIN_MAX_VALUES, ROWS>, rows, threads, st, h, *ch, dim, eps);
+}
+
 void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int rows, int dim, float eps) {
     if (rows <= 0) return;
     /* as many threads as fit (fewer, with more values each, measured slower), and only
      * as many values per thread as the row needs: fewer registers, no spills */
     int threads = dim >= CHAIN_THREADS ? CHAIN_THREADS : (dim + 31) / 32 * 32;
     int values = (dim + threads - 1) / threads;
-    if (ch->moe_rows) {
-        if (values <= 2) gpu_launch(row_chain_kernel<2, true>, rows, threads, st, h, *ch, dim, eps);
-        else if (values == 3) gpu_launch(row_chain_kernel<3, true>, rows, threads, st, h, *ch, dim, eps);
-        else if (values == 4) gpu_launch(row_chain_kernel<4, true>, rows, threads, st, h, *ch, dim, eps);
-        else gpu_launch(row_chain_kernel<CHAIN_MAX_VALUES, true>, rows, threads, st, h, *ch, dim, eps);
-    } else if (values <= 2) gpu_launch(row_chain_kernel<2, false>, rows, threads, st, h, *ch, dim, eps);
-    else if (values == 3) gpu_launch(row_chain_kernel<3, false>, rows, threads, st, h, *ch, dim, eps);
-    else if (values == 4) gpu_launch(row_chain_kernel<4, false>, rows, threads, st, h, *ch, dim, eps);
-    else gpu_launch(row_chain_kernel<CHAIN_MAX_VALUES, false>, rows, threads, st, h, *ch, dim, eps);
+    if (ch->moe_rows) chain_launch<true>(st, h, ch, rows, threads, values, dim, eps);
+    else chain_launch<false>(st, h, ch, rows, threads, values, dim, eps);
 }
 
 /* Rotate-half RoPE of one head held in v (hd floats), pairs (i, i + hd/2). */

@@ -16,15 +16,11 @@
  * context's weight scratch (gemm.cu): 1 GiB for the 26B-A4B's gate/up.
  * G4_GPU_PROFILE=1 times each step. */
 #include "cuda/gpu.h"
-
-#include <stdlib.h>
 #include "cuda/moe_topk.cuh"
 
-#define TRY(x) do { if (x) return -1; } while (0)
+#include <stdlib.h>
 
 int gpu_moe_padded_rows(int64_t items) { return (int)(2 * items); }
-
-#define MARK(stage) gpu_profile_mark(c->profile, c->stream, 0, stage)
 
 static int tile_rows(int items, int E) {
     const char *s = getenv("G4_MOE_TILE_MAX"); /* tuning switch: the tallest tile */
