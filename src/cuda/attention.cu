@@ -6,7 +6,15 @@
  * (16 blocks for the 26B), so their windows are split over several blocks
  * whose results the last one to finish merges (flash decoding). Keys are found by each token's own sequence and position, so
  * a batch may mix sequences; sliding layers see the last `window` positions,
- * the token itself included. */
+ * the token itself included.
+ *
+ * A decode step of one token may fold the q/k norms and RoPE in
+ * (gpu_attention_rope): its query is formed from the raw projection in each
+ * warp's registers, and the split whose keys end at the token's own position
+ * forms that key and value from the raw projections as well (first, in one
+ * warp, its loads beside the query's), instead of reading them back from the
+ * cache, where the block of the group's first head stores them. One launch
+ * less on every layer's critical path. */
 #include "cuda/gpu.h"
 
 #include <math.h>
@@ -16,16 +24,95 @@
 #define ATTN_SPLIT_KEYS 8 /* fewest keys worth a block of their own (G4_ATTN_SPLIT_KEYS) */
 #define ATTN_MAX_SPLITS 512
 
+/* RMSNorm (w NULL: no weight) and, where inv_freq is given, rotate-half
+ * RoPE of the pairs below n_pairs, of one head held by a warp: lane l has
+ * dimensions i·32 + l, so pair (j, j + hd/2) is in one lane's registers
+ * (i, i + PER_LANE/2), or for head dim 32 in lanes l and l ^ 16. The maths
+ * of kernels.cu's q/k norms and rope_head: squares summed in double, pow,
+ * float32 angles. */
+template <int PER_LANE>
+static __device__ void warp_rms_rope(float (&v)[PER_LANE], const float *w, const float *inv_freq, int n_pairs, int pos,
+                                     float eps) {
+    const int lane = threadIdx.x & 31;
+    double ss = 0;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) ss += (double)v[i] * v[i];
+    for (int o = 16; o; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    const float s = powf((float)(ss / (PER_LANE * 32)) + eps, -0.5f);
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) v[i] = w ? v[i] * s * w[i * 32 + lane] : v[i] * s;
+    if (!inv_freq) return;
+    if constexpr (PER_LANE == 1) {
+        const float other = __shfl_xor_sync(0xffffffffu, v[0], 16);
+        const int j = lane & 15;
+        if (j < n_pairs) {
+            float angle = (float)pos * inv_freq[j], c = cosf(angle), sn = sinf(angle);
+            v[0] = lane < 16 ? v[0] * c - other * sn : v[0] * c + other * sn;
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < PER_LANE / 2; i++) {
+            const int j = i * 32 + lane;
+            if (j >= n_pairs) continue;
+            float angle = (float)pos * inv_freq[j], c = cosf(angle), sn = sinf(angle), a = v[i], b = v[i + PER_LANE / 2];
+            v[i] = a * c - b * sn;
+            v[i + PER_LANE / 2] = b * c + a * sn;
+        }
+    }
+}
+
+/* Keys [k0, k1] of a head's cache rows into L2 (keys and values), before the
+ * block waits for the q/k/v product. */
+template <int PER_LANE>
+static __device__ void prefetch_keys(const float *kbase, const float *vbase, const gpu_kv_layer &kv, int64_t k0, int64_t k1) {
+    if (k0 < 0) k0 = 0;
+    for (int64_t i = threadIdx.x; i < (k1 - k0 + 1) * PER_LANE; i += blockDim.x) {
+        const int64_t key = k0 + i / PER_LANE, slot = kv.ring ? key % kv.ring : key;
+        const int64_t off = slot * kv.row_size + (i % PER_LANE) * 32; /* PER_LANE lines of 128 bytes a head */
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(kbase + off));
+        if (vbase != kbase) asm volatile("prefetch.global.L2 [%0];" ::"l"(vbase + off));
+    }
+}
+
+/* Key p of token t, KV head g, formed by one warp from the raw projections
+ * it loaded into kn and vn (as kv_write in kernels.cu: V = rmsnorm(v_raw),
+ * K = RoPE(k_norm(k_raw))), added to the warp's online softmax, and stored
+ * into the cache if `store`. */
+template <int PER_LANE>
+static __device__ void own_key(const gpu_qk_rope &r, int64_t p, float (&kn)[PER_LANE], float (&vn)[PER_LANE],
+                               const float (&qr)[PER_LANE], float (&acc)[PER_LANE], float &m, float &l, bool store,
+                               const gpu_kv_layer &kv, float *kbase, float *vbase) {
+    const int lane = threadIdx.x & 31;
+    warp_rms_rope<PER_LANE>(vn, nullptr, nullptr, 0, 0, r.eps);
+    warp_rms_rope<PER_LANE>(kn, r.k_norm, r.inv_freq, r.n_pairs, (int)p, r.eps);
+    float s = 0;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) s += qr[i] * kn[i];
+    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    const float m_new = fmaxf(m, s), corr = expf(m - m_new), e = expf(s - m_new);
+    l = l * corr + e;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) acc[i] = acc[i] * corr + e * vn[i];
+    m = m_new;
+    if (!store) return;
+    const int64_t slot = kv.ring ? p % kv.ring : p;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) {
+        vbase[slot * kv.row_size + i * 32 + lane] = vn[i];
+        kbase[slot * kv.row_size + i * 32 + lane] = kn[i];
+    }
+}
+
 /* The keys of (token, head) pair bh, split s of S: this block's share of the
  * window [first, p], merged with the other splits' by the last to finish. */
-template <int PER_LANE>
+template <int PER_LANE, bool ROPE>
 static __global__ void __launch_bounds__(ATTN_WARPS * 32)
     attention_kernel(const float *q, int n_heads, int group, gpu_kv_layer kv, int window, const int32_t *pos,
-                     const int32_t *seq, float *out, gpu_attn_split sp) {
+                     const int32_t *seq, float *out, gpu_attn_split sp, gpu_qk_rope r) {
     const int hd = PER_LANE * 32;
     const int bh = blockIdx.x, t = bh / n_heads, head = bh % n_heads, split = blockIdx.y, S = gridDim.y;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    gpu_pdl_wait();
+    if constexpr (!ROPE) gpu_pdl_wait(); /* (ROPE: positions and the older keys come from earlier steps) */
     const int64_t p = pos[t];
     const int64_t first = window && p - window + 1 > 0 ? p - window + 1 : 0;
     /* at least ATTN_SPLIT_KEYS keys a split: short windows use fewer of the S blocks */
@@ -33,16 +120,33 @@ static __global__ void __launch_bounds__(ATTN_WARPS * 32)
     int64_t chunk = (len + S - 1) / S;
     if (chunk < sp.min_keys) chunk = sp.min_keys;
     const int used = (int)((len + chunk - 1) / chunk);
-    if (split >= used) return;
-    const int64_t kbeg = first + split * chunk, kend = kbeg + chunk - 1 < p ? kbeg + chunk - 1 : p;
+    const int64_t kbeg = first + split * chunk;
+    /* own: this block forms key p itself, so its loop stops before it */
+    const bool own = ROPE && r.k_raw && split == used - 1;
+    const int64_t kend = own ? p - 1 : kbeg + chunk - 1 < p ? kbeg + chunk - 1 : p;
     const float *qh = q + (int64_t)bh * hd;
-    const float *kbase = kv.k + (int64_t)seq[t] * kv.rows * kv.row_size + (int64_t)(head / group) * hd;
-    const float *vbase = kv.v + (int64_t)seq[t] * kv.rows * kv.row_size + (int64_t)(head / group) * hd;
+    float *kbase = kv.k + (int64_t)seq[t] * kv.rows * kv.row_size + (int64_t)(head / group) * hd;
+    float *vbase = kv.v + (int64_t)seq[t] * kv.rows * kv.row_size + (int64_t)(head / group) * hd;
+    if (split >= used) return;
+    if constexpr (ROPE) {
+        prefetch_keys<PER_LANE>(kbase, vbase, kv, kbeg > p - r.prefetch_keys ? kbeg : p - r.prefetch_keys, kend);
+        gpu_pdl_wait();
+    }
 
-    float qr[PER_LANE], acc[PER_LANE];
+    float qr[PER_LANE], acc[PER_LANE], kn[PER_LANE], vn[PER_LANE];
+    const bool own_warp = own && warp == 0; /* its loads go out with the query's */
+    if (own_warp) {
+        const int64_t kv_row = ((int64_t)t * r.n_kv + head / group) * hd;
+#pragma unroll
+        for (int i = 0; i < PER_LANE; i++) { kn[i] = r.k_raw[kv_row + i * 32 + lane]; vn[i] = r.v_raw[kv_row + i * 32 + lane]; }
+    }
 #pragma unroll
     for (int i = 0; i < PER_LANE; i++) { qr[i] = qh[i * 32 + lane]; acc[i] = 0; }
     float m = -INFINITY, l = 0;
+    if constexpr (ROPE) {
+        warp_rms_rope<PER_LANE>(qr, r.q_norm, r.inv_freq, r.n_pairs, (int)p, r.eps);
+        if (own_warp) own_key<PER_LANE>(r, p, kn, vn, qr, acc, m, l, head % group == 0, kv, kbase, vbase);
+    }
     /* two keys per step, both rows requested before either score is reduced */
     for (int64_t key = kbeg + warp; key <= kend; key += 2 * ATTN_WARPS) {
         const bool two = key + ATTN_WARPS <= kend;
@@ -140,8 +244,9 @@ static int attention_splits(const gpu_attn_split *sp, int pairs, int hd) {
     return s < ATTN_MAX_SPLITS ? s : ATTN_MAX_SPLITS;
 }
 
-void gpu_attention(cudaStream_t st, const float *q, int n, int n_heads, int hd, const gpu_kv_layer *kv, int window,
-                   const int32_t *pos, const int32_t *seq, float *out, const gpu_attn_split *split) {
+template <bool ROPE>
+static void launch(cudaStream_t st, const float *q, int n, int n_heads, int hd, const gpu_kv_layer *kv, int window,
+                   const int32_t *pos, const int32_t *seq, float *out, const gpu_attn_split *split, const gpu_qk_rope &r) {
     int group = n_heads / (int)(kv->row_size / hd);
     gpu_attn_split sp;
     memset(&sp, 0, sizeof sp);
@@ -149,10 +254,25 @@ void gpu_attention(cudaStream_t st, const float *q, int n, int n_heads, int hd, 
     if (sp.min_keys < 1) sp.min_keys = ATTN_SPLIT_KEYS;
     dim3 grid(n * n_heads, attention_splits(split, n * n_heads, hd)), block(ATTN_WARPS * 32);
     switch (hd / 32) {
-    case 1: gpu_launch(attention_kernel<1>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out, sp); break;
-    case 2: gpu_launch(attention_kernel<2>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out, sp); break;
-    case 4: gpu_launch(attention_kernel<4>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out, sp); break;
-    case 8: gpu_launch(attention_kernel<8>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out, sp); break;
-    default: gpu_launch(attention_kernel<16>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out, sp); break;
+    case 1: gpu_launch(attention_kernel<1, ROPE>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out, sp, r); break;
+    case 2: gpu_launch(attention_kernel<2, ROPE>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out, sp, r); break;
+    case 4: gpu_launch(attention_kernel<4, ROPE>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out, sp, r); break;
+    case 8: gpu_launch(attention_kernel<8, ROPE>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out, sp, r); break;
+    default: gpu_launch(attention_kernel<16, ROPE>, grid, block, st, q, n_heads, group, *kv, window, pos, seq, out, sp, r); break;
     }
+}
+
+void gpu_attention(cudaStream_t st, const float *q, int n, int n_heads, int hd, const gpu_kv_layer *kv, int window,
+                   const int32_t *pos, const int32_t *seq, float *out, const gpu_attn_split *split) {
+    gpu_qk_rope none;
+    memset(&none, 0, sizeof none);
+    launch<false>(st, q, n, n_heads, hd, kv, window, pos, seq, out, split, none);
+}
+
+static long rope_launches;
+extern "C" long g4_gpu_attention_rope_count(void) { return rope_launches; }
+
+void gpu_attention_rope(cudaStream_t st, const gpu_qk_rope *r, float *out, const gpu_attn_split *split) {
+    launch<true>(st, r->q, 1, r->n_heads, r->hd, &r->attn_kv, r->window, r->pos, r->seq, out, split, *r);
+    rope_launches++;
 }

@@ -64,6 +64,8 @@ uint64_t g4_gpu_matmul_params(const g4_gpu_model *g, uint64_t *prompt_row);
 int g4_gpu_gemm_tflops(g4_gpu_model *g, double *tflops, g4_error *err);
 /* Router launches that also chose the experts, so far in this process (tests check that the path ran). */
 long g4_gpu_fused_route_count(void);
+/* Decode attention launches with the q/k norms and RoPE folded in (attention.cu), so far in this process. */
+long g4_gpu_attention_rope_count(void);
 /* Decode GEMV launches that gave each warp several rows (gemv.cu), so far in this process. */
 long g4_gpu_rows_kernel_count(void);
 

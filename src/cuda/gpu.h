@@ -154,6 +154,8 @@ struct g4_gpu_context {
     size_t dequant_slice_bytes; /* 0: gemm.cu's default (tests set it to force several slices) */
     gpu_attn_split attn_split;
     int use_graphs;           /* G4_GPU_GRAPHS=0 turns them off */
+    int fuse_rope;            /* decode: q/k norms and RoPE inside attention: forward.cu (-1: by the q/k/v rows) */
+    int resident_warps;       /* the device's, at full occupancy */
     int experts_on_main;      /* decode's MoE layers, which branch waits for the side stream: forward.cu (-1: by weight type) */
     gpu_profile *profile;     /* G4_GPU_PROFILE=1 */
     int one_prompt;           /* the rows still carried: one sequence, consecutive positions */
@@ -308,6 +310,10 @@ typedef struct gpu_qk_rope {
     int window, prefetch_keys;
 } gpu_qk_rope;
 void gpu_qk_rope_run(cudaStream_t st, const gpu_qk_rope *a, int n);
+/* One token's attention with the q/k norms, RoPE and the cache write of
+ * gpu_qk_rope_run folded in (r->q raw, r->attn_kv the cache read and, unless
+ * r->k_raw is NULL, written): one launch instead of two (attention.cu). */
+void gpu_attention_rope(cudaStream_t st, const gpu_qk_rope *r, float *out, const gpu_attn_split *split);
 /* split: scratch for splitting the keys of few (token, head) pairs; NULL: one block per pair. */
 void gpu_attention(cudaStream_t st, const float *q, int n, int n_heads, int hd, const gpu_kv_layer *kv, int window,
                    const int32_t *pos, const int32_t *seq, float *out, const gpu_attn_split *split);

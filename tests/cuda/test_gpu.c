@@ -18,6 +18,9 @@
  *   logits bit for bit on the MoE fixtures, token by token (and was used).
  * - the decode GEMV with several rows a warp gives the one-row kernel's
  *   logits bit for bit, for every quantised type.
+ * - decode attention with the q/k norms and RoPE folded in gives the
+ *   separate kernels' logits to float32 rounding (head dims 32 to 128,
+ *   k = v, KV-shared and partial-RoPE layers, past the sliding window).
  * - prompts that want a few rows' logits (the rest dropped after the last
  *   layer that writes the KV cache) give those rows' reference logits.
  * Usage: test_gpu [fixtures-root] */
@@ -354,28 +357,32 @@ static void kquant_types(void) {
     rmdir(dir);
 }
 
+/* Token-by-token logits of ids with the switch `var` on and off; the run
+ * with it on must have launched the fused kernel (count() went up) and the
+ * other not. Both NULL on failure. */
+static int on_off_logits(gemma4_model *m, const char *name, const char *var, long (*count)(void), const int32_t *ids,
+                         int n, float **on, float **off) {
+    long before = count();
+    setenv(var, "1", 1);
+    *on = eval_logits(m, GEMMA4_DEVICE_GPU, ids, n, 1);
+    long used = count() - before;
+    setenv(var, "0", 1);
+    *off = eval_logits(m, GEMMA4_DEVICE_GPU, ids, n, 1);
+    unsetenv(var);
+    CHECK(*on && *off, "%s: %s", name, gemma4_last_error());
+    CHECK(used > 0 && count() - before == used, "%s: %s=1 made %ld fused launches, %s=0 %ld", name, var, used, var,
+          count() - before - used);
+    return *on && *off;
+}
+
 /* The router's GEMV that also picks the experts (its last block runs the
  * top-k) does the separate kernels' arithmetic, so token-by-token logits
  * with it on and off must be bit-identical; on the MoE fixtures of f32 and
  * bf16 weights. */
-static float *decode_logits(gemma4_model *m, const int32_t *ids, int n, int fused) {
-    setenv("G4_GPU_FUSE_ROUTE", fused ? "1" : "0", 1);
-    float *out = eval_logits(m, GEMMA4_DEVICE_GPU, ids, n, 1);
-    unsetenv("G4_GPU_FUSE_ROUTE");
-    return out;
-}
-
 static void fused_decode(gemma4_model *m, const char *name, const int32_t *ids, int n) {
-    size_t count = (size_t)n * gemma4_vocab_size(m);
-    long before = g4_gpu_fused_route_count();
-    float *a = decode_logits(m, ids, n, 1);
-    long used = g4_gpu_fused_route_count() - before;
-    float *b = decode_logits(m, ids, n, 0);
-    CHECK(a && b, "%s: %s", name, gemma4_last_error());
-    CHECK(used > 0 && g4_gpu_fused_route_count() - before == used, "%s: fused router launches %ld with, %ld without",
-          name, used, g4_gpu_fused_route_count() - before - used);
-    if (a && b) {
-        float d = max_abs_diff(a, b, count);
+    float *a, *b;
+    if (on_off_logits(m, name, "G4_GPU_FUSE_ROUTE", g4_gpu_fused_route_count, ids, n, &a, &b)) {
+        float d = max_abs_diff(a, b, (size_t)n * gemma4_vocab_size(m));
         CHECK(d == 0, "%s: router with top-k differs from the separate kernels by %.3g", name, d);
         printf("  %-16s %d tokens one at a time, router with top-k vs separate kernels: max|dlogit| %.1e\n", name, n, d);
     }
@@ -496,6 +503,47 @@ static void rows_per_warp(void) {
     unsetenv("G4_GEMV_FILL");
 }
 
+/* Decode attention with the q/k norms, RoPE and the cache write folded in,
+ * against the separate kernels, token by token past the sliding window. The
+ * same maths, but the squares of a norm are summed in another order and the
+ * token's own key joins warp 0's online softmax first, so float32 rounding
+ * differs: bound 1e-4 × max|logit| (as the block types': a rotation by a
+ * wrong angle, a missed norm weight or a wrong cache slot moves these logits
+ * by O(0.1–1) of that). The folded kernel must have run, the other not. */
+static void fused_rope(gemma4_model *m, const char *name, const int32_t *ids, int n) {
+    size_t count = (size_t)n * gemma4_vocab_size(m);
+    float *a, *b;
+    if (on_off_logits(m, name, "G4_GPU_FUSE_ROPE", g4_gpu_attention_rope_count, ids, n, &a, &b)) {
+        float d = max_abs_diff(a, b, count), top = 0;
+        for (size_t i = 0; i < count; i++) top = fmaxf(top, fabsf(b[i]));
+        CHECK(d <= 1e-4f * top, "%s: attention with norms and RoPE differs from the separate kernels by %.3g (max|logit| %.3g)",
+              name, d, top);
+        printf("  %-16s %d tokens one at a time, attention with norms and RoPE vs separate: max|dlogit| %.1e of %.3g\n", name,
+               n, d, top);
+    }
+    free(a);
+    free(b);
+}
+
+static void fused_rope_models(const char *root) {
+    const char *fixtures[] = {"moe", "e-like", "dense-bf16"};
+    int32_t ids[512];
+    for (int i = 0; i < 3; i++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/%s", root, fixtures[i]);
+        gemma4_model *m;
+        if (gemma4_model_load(dir, &m)) { CHECK(0, "%s: %s", dir, gemma4_last_error()); continue; }
+        fused_rope(m, fixtures[i], ids, read_ids(dir, ids, 512));
+        gemma4_model_free(m);
+    }
+    gemma4_model *m; /* head dims 64 and 128, partial RoPE on the full-attention layers, window 16 */
+    if (gemma4_model_synthetic("tiny", "bf16", &m)) { CHECK(0, "synthetic bf16: %s", gemma4_last_error()); return; }
+    int n = 40;
+    for (int i = 0; i < n; i++) ids[i] = 7 + 613 * i;
+    fused_rope(m, "synthetic tiny", ids, n);
+    gemma4_model_free(m);
+}
+
 int main(int argc, char **argv) {
     const char *root = argc > 1 ? argv[1] : "tests/fixtures";
     device_choice(root);
@@ -509,6 +557,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof types / sizeof *types; i++) synthetic(types[i]);
         kquant_types();
         fused_decode_models(root);
+        fused_rope_models(root);
         rows_per_warp();
         kept_rows(root, "e-like"); /* GEMVs for these 40 rows */
         setenv("G4_GPU_GEMM_MIN", "1", 1);
