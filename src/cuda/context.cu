@@ -158,10 +158,8 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
             cudaMallocHost((void **)&c->h_moe_ptrs, sizeof(void *) * 6 * (size_t)problems) != cudaSuccess)
             failed = 1;
     }
-    int sms = 0, sm_threads = 0;
+    int sms = 0;
     if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) sms = 0;
-    if (cudaDeviceGetAttribute(&sm_threads, cudaDevAttrMaxThreadsPerMultiProcessor, 0) != cudaSuccess) sm_threads = 0;
-    c->resident_warps = sms * sm_threads / 32;
     gpu_attn_split *sp = &c->attn_split;
     const char *split = getenv("G4_ATTN_SPLIT"); /* 0: one block per (token, head) (A/B timing) */
     sp->target = !split || atoi(split) ? 2 * sms : 0;

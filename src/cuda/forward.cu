@@ -171,7 +171,7 @@ static void run_chain(g4_gpu_context *c, const gpu_row_chain *ch, int n) {
  * second wave (31B fused: 44.77 → 44.23 t/s), so such layers keep the
  * separate kernel. G4_GPU_FUSE_ROPE=0/1 forces either. */
 static int fuse_rope(const g4_gpu_context *c, int64_t qkv_rows) {
-    return c->fuse_rope >= 0 ? c->fuse_rope : qkv_rows <= c->resident_warps;
+    return c->fuse_rope >= 0 ? c->fuse_rope : qkv_rows <= gpu_resident_warps();
 }
 
 /* attention.c: (input norm, done by the chain before) q/k/v, norms and RoPE,

@@ -248,8 +248,7 @@ static int64_t env_or(const char *name, int64_t fallback) {
     return s ? atoll(s) : fallback;
 }
 
-/* Warps resident on the device at full occupancy (0 if it cannot be queried). */
-static int64_t resident_warps(void) {
+int64_t gpu_resident_warps(void) {
     static int64_t warps = -1;
     if (warps < 0) {
         int sms = 0, per_sm = 0;
@@ -267,7 +266,7 @@ static dim3 gemv_plan(gemv_args *a, int nt) {
     /* rows of all items: a grouped launch of 8 experts has 8 times the rows */
     int64_t work_rows = rows * (env_or("G4_GEMV_SPLIT_ALL_ITEMS", 1) ? col_blocks : 1);
     a->split = work_rows < env_or("G4_GEMV_SPLIT_ROWS", GEMV_SPLIT_ROWS) ? GEMV_WARPS : 1;
-    int64_t target = env_or("G4_GEMV_FILL", GEMV_FILL) * resident_warps() / 100;
+    int64_t target = env_or("G4_GEMV_FILL", GEMV_FILL) * gpu_resident_warps() / 100;
     if (target > 0 && a->split == 1) {
         /* too few rows to fill the device at a warp each: share rows among warps while every
          * warp still gets at least two 16-byte steps of its row */
@@ -327,7 +326,7 @@ static int rows_per_warp(const gemv_args &a, int dt, int nt) {
     const bool plain = dt == G4_DTYPE_BF16 || dt == G4_DTYPE_F32;
     int rw = (int)env_or(plain ? "G4_GEMV_ROWS_PER_WARP_BF16" : "G4_GEMV_ROWS_PER_WARP", 0);
     if (rw == 0) {
-        const int64_t work = a.row_end[a.n_mats - 1] * a.n, r = resident_warps();
+        const int64_t work = a.row_end[a.n_mats - 1] * a.n, r = gpu_resident_warps();
         rw = plain ? (a.matrix ? 2 : 1) : work >= 3 * r / 2 ? 4 : work >= r / 3 ? 2 : 1;
     }
     if (rw != 2 && rw != 4) return 1;

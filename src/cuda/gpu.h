@@ -155,7 +155,6 @@ struct g4_gpu_context {
     gpu_attn_split attn_split;
     int use_graphs;           /* G4_GPU_GRAPHS=0 turns them off */
     int fuse_rope;            /* decode: q/k norms and RoPE inside attention: forward.cu (-1: by the q/k/v rows) */
-    int resident_warps;       /* the device's, at full occupancy */
     int experts_on_main;      /* decode's MoE layers, which branch waits for the side stream: forward.cu (-1: by weight type) */
     gpu_profile *profile;     /* G4_GPU_PROFILE=1 */
     int one_prompt;           /* the rows still carried: one sequence, consecutive positions */
@@ -208,6 +207,8 @@ static __device__ __forceinline__ float gelu_tanh(float x) {
 }
 
 extern "C" int gpu_gemm_min_rows(void);
+/* Warps resident on the device at full occupancy (0 if it cannot be queried; gemv.cu). */
+int64_t gpu_resident_warps(void);
 
 /* y[n][rows] (row stride y_stride) = x[n][cols] (x_stride) · Wᵀ; x_stride a multiple of 4. */
 int gpu_matmul(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *y,
