@@ -489,6 +489,7 @@ static int keep_logit_rows(g4_gpu_context *c, int l, int n_rows, g4_error *err) 
 static int enqueue_forward(g4_gpu_context *c, const g4_batch *b, int n_rows, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
     int n = b->n, last_kv = g4_config_last_kv_layer(cfg);
+    c->ffn_in_pending = 0; /* (a forward that failed halfway may have left one) */
     MARK("start");
     TRY(upload_batch(c, n, n_rows, err));
     TRY(embed(c, b, err));
