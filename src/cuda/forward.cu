@@ -192,6 +192,13 @@ static int router_forms_input(const g4_gpu_context *c, int l, int n) {
            gpu_route_chain_fits(&c->gm->layer[l].router_proj);
 }
 
+/* The chain after attention: residual, then the feed-forward block's input norms. */
+static gpu_row_chain ffn_in_chain(const g4_gpu_context *c, int l, int n) {
+    gpu_row_chain ch = residual(c->o, c->gm->layer[l].post_attn_norm, 1.0f);
+    ffn_norms(c, l, n, &ch);
+    return ch;
+}
+
 /* attention.c: (input norm, done by the chain before) q/k/v, norms and RoPE,
  * the cache write, attention, output projection, residual and the FFN's input norms. */
 static int attention_block(g4_gpu_context *c, int l, int n, g4_error *err) {
@@ -250,31 +257,26 @@ static int attention_block(g4_gpu_context *c, int l, int n, g4_error *err) {
     MARK("attention");
     TRY(gpu_matmul(c, &w->o_proj, c->attn, q_dim, n, c->o, D, err));
     MARK("o_proj");
-    gpu_row_chain ch = residual(c->o, w->post_attn_norm, 1.0f);
-    ffn_norms(c, l, n, &ch);
-    if (router_forms_input(c, l, n)) { /* the router's blocks run it (route) */
-        c->ffn_in = ch;
-        c->ffn_in_pending = 1;
-        return 0;
-    }
+    if (router_forms_input(c, l, n)) return 0; /* the router's blocks run the chain (route) */
+    gpu_row_chain ch = ffn_in_chain(c, l, n);
     run_chain(c, &ch, n);
     MARK("chain (ffn in)");
     return 0;
 }
 
 /* moe.c: the router's choice of experts, from the norms ffn_norms made (or,
- * where the chain is pending, from the residual: the new one goes to h_next). */
+ * where the router forms its input, from the residual: the new one goes to h_next). */
 static int route(g4_gpu_context *c, int l, int n, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
     const gpu_layer *w = &c->gm->layer[l];
     int D = cfg->hidden_size, E = cfg->n_experts, K = cfg->top_k_experts;
     MARK("moe start");
-    if (c->ffn_in_pending) {
+    if (router_forms_input(c, l, n)) {
+        gpu_row_chain ch = ffn_in_chain(c, l, n);
         int x_out = 0;
-        while (c->ffn_in.out[x_out].out != c->router_x) x_out++;
+        while (ch.out[x_out].out != c->router_x) x_out++;
         gpu_route r = {c->route_done, K, w->router_expert_scale, c->moe_experts, c->moe_weights};
-        TRY(gpu_matmul_route_chain(c, &w->router_proj, &c->ffn_in, x_out, c->h_next, c->router, &r, err));
-        c->ffn_in_pending = 0;
+        TRY(gpu_matmul_route_chain(c, &w->router_proj, &ch, x_out, c->h_next, c->router, &r, err));
     } else if (n < c->gemm_min_rows && c->route_done) {
         gpu_route r = {c->route_done, K, w->router_expert_scale, c->moe_experts, c->moe_weights};
         TRY(gpu_matmul_route(c, &w->router_proj, c->router_x, D, n, c->router, &r, err));
@@ -367,7 +369,7 @@ static int ffn_out(g4_gpu_context *c, int l, int n, float post_scale, const floa
  * G4_GPU_EXPERTS_MAIN=0/1 forces either. */
 static int ffn_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
-    int beside = cfg->n_experts && n < c->gemm_min_rows, in_router = c->ffn_in_pending;
+    int beside = cfg->n_experts && n < c->gemm_min_rows, in_router = router_forms_input(c, l, n);
     if (in_router) { /* the MLP's input comes from the router's launch */
         TRY(route(c, l, n, err));
         TRY(on_side(c, dense_mlp, l, n, err));
@@ -489,7 +491,6 @@ static int keep_logit_rows(g4_gpu_context *c, int l, int n_rows, g4_error *err) 
 static int enqueue_forward(g4_gpu_context *c, const g4_batch *b, int n_rows, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
     int n = b->n, last_kv = g4_config_last_kv_layer(cfg);
-    c->ffn_in_pending = 0; /* (a forward that failed halfway may have left one) */
     MARK("start");
     TRY(upload_batch(c, n, n_rows, err));
     TRY(embed(c, b, err));

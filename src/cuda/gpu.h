@@ -160,8 +160,6 @@ struct g4_gpu_context {
     float *h, *x, *o, *q, *k, *v, *attn, *gate, *up;
     float *h_next;            /* the residual after attention when the router forms it (forward.cu) */
     int route_chain;          /* decode: the router forms its input where it can: forward.cu */
-    int ffn_in_pending;       /* ffn_in is the chain the router still has to run */
-    gpu_row_chain ffn_in;
     float *ple, *ple_gate, *ple_tok; /* [n][L·P], [n][P], [n][L·P] */
     float *router_x, *moe_x, *router, *moe_weights, *moe_gate_up, *moe_act, *moe_y;
     int *moe_experts;
