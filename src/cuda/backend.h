@@ -66,8 +66,6 @@ int g4_gpu_gemm_tflops(g4_gpu_model *g, double *tflops, g4_error *err);
 long g4_gpu_fused_route_count(void);
 /* Decode attention launches with the q/k norms and RoPE folded in (attention.cu), so far in this process. */
 long g4_gpu_attention_rope_count(void);
-/* Decode router launches that formed their own input from the chain before them (gemv.cu), so far in this process. */
-long g4_gpu_route_chain_count(void);
 /* Decode GEMV launches that gave each warp several rows (gemv.cu), so far in this process. */
 long g4_gpu_rows_kernel_count(void);
 

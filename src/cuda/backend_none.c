@@ -38,5 +38,4 @@ uint64_t g4_gpu_matmul_params(const g4_gpu_model *g, uint64_t *prompt_row) {
 int g4_gpu_gemm_tflops(g4_gpu_model *g, double *tflops, g4_error *err) { (void)g; *tflops = 0; return no_cuda(err); }
 long g4_gpu_fused_route_count(void) { return 0; }
 long g4_gpu_attention_rope_count(void) { return 0; }
-long g4_gpu_route_chain_count(void) { return 0; }
 long g4_gpu_rows_kernel_count(void) { return 0; }

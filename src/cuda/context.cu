@@ -29,7 +29,7 @@ extern "C" void g4_gpu_context_free(g4_gpu_context *c) {
     if (!c) return;
     gpu_graphs_drop(c);
     gpu_profile_free(c->profile);
-    void *dev[] = {c->h, c->h_next, c->x, c->o, c->q, c->k, c->v, c->attn, c->gate, c->up, c->ple, c->ple_gate, c->ple_tok, c->moe_x,
+    void *dev[] = {c->h, c->x, c->o, c->q, c->k, c->v, c->attn, c->gate, c->up, c->ple, c->ple_gate, c->ple_tok, c->moe_x,
                    c->router_x, c->router, c->moe_weights, c->moe_gate_up, c->moe_act, c->moe_y, c->moe_experts,
                    c->moe_sorted, c->moe_perm, c->moe_ptrs, c->moe_rows, c->route_done, c->attn_split.part, c->attn_split.count,
                    c->x_bf16, c->d_token, c->d_pos, c->d_seq, c->d_rows, c->d_logits, c->attn_scratch.data,
@@ -72,8 +72,6 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
     c->fuse_rope = fr ? atoi(fr) != 0 : -1;
     const char *em = getenv("G4_GPU_EXPERTS_MAIN");
     c->experts_on_main = em ? atoi(em) != 0 : -1;
-    const char *rc = getenv("G4_GPU_ROUTE_CHAIN"); /* 1: the router forms its input (not yet measured: off) */
-    c->route_chain = rc && atoi(rc) != 0;
     c->profile = gpu_profile_new();
     if (c->profile) c->use_graphs = 0;
     c->n_past = (int *)calloc((size_t)n_seq, sizeof(int));
@@ -144,7 +142,6 @@ extern "C" int g4_gpu_context_new(g4_gpu_model *gm, int n_seq, int n_ctx, int n_
         dev_alloc((void **)&c->moe_act, f * n * K * cfg->moe_dim, &failed);
         dev_alloc((void **)&c->moe_y, f * n * K * D, &failed);
         dev_alloc((void **)&c->router_x, f * n * D, &failed);
-        dev_alloc((void **)&c->h_next, f * D, &failed);
         dev_alloc((void **)&c->moe_sorted, f * padded * D, &failed);
         dev_alloc((void **)&c->moe_perm, sizeof(int) * padded, &failed);
         dev_alloc((void **)&c->moe_ptrs, sizeof(void *) * 6 * problems, &failed);

@@ -170,33 +170,12 @@ static void run_chain(g4_gpu_context *c, const gpu_row_chain *ch, int n) {
  * device's warps (the 31B's 16384 rows: 1.94 waves) they hold back its second
  * wave (31B fused: 44.77 → 44.23 t/s), so such layers keep the separate
  * kernel. The threshold, 1.5 waves, fuses every layer of the 26B-A4B (its
- * full-attention layers' 9216 rows are 1.09 waves) and none of the 31B's:
- * the two configurations measured best. (One wave, which left the 26B-A4B's
- * full-attention layers separate, measured 268.2 / 267.7 in a later run.)
+ * full-attention layers' 9216 rows are 1.09 waves) and none of the 31B's
+ * (measured against the other choice on one machine start: 26B-A4B 240.0
+ * against 238.1 with another experiment on, 31B 43.67 against 43.14).
  * G4_GPU_FUSE_ROPE=0/1 forces either. */
 static int fuse_rope(const g4_gpu_context *c, int64_t qkv_rows) {
     return c->fuse_rope >= 0 ? c->fuse_rope : 2 * qkv_rows <= 3 * gpu_resident_warps();
-}
-
-/* Decode's MoE layers with the experts on the main stream: the chain after
- * attention may run in the router's blocks, each forming its own input from
- * the residual (gpu_matmul_route_chain), one launch less on the critical
- * path. Not yet measured on a GPU, so off unless G4_GPU_ROUTE_CHAIN=1. */
-static int experts_on_main(const g4_gpu_context *c, int l) {
-    g4_dtype t = c->gm->layer[l].experts_gate_up.dtype;
-    return c->experts_on_main >= 0 ? c->experts_on_main : t == G4_DTYPE_BF16 || t == G4_DTYPE_F32;
-}
-
-static int router_forms_input(const g4_gpu_context *c, int l, int n) {
-    return n == 1 && c->gm->cfg->n_experts && c->route_done && c->route_chain && experts_on_main(c, l) &&
-           gpu_route_chain_fits(&c->gm->layer[l].router_proj);
-}
-
-/* The chain after attention: residual, then the feed-forward block's input norms. */
-static gpu_row_chain ffn_in_chain(const g4_gpu_context *c, int l, int n) {
-    gpu_row_chain ch = residual(c->o, c->gm->layer[l].post_attn_norm, 1.0f);
-    ffn_norms(c, l, n, &ch);
-    return ch;
 }
 
 /* attention.c: (input norm, done by the chain before) q/k/v, norms and RoPE,
@@ -257,27 +236,21 @@ static int attention_block(g4_gpu_context *c, int l, int n, g4_error *err) {
     MARK("attention");
     TRY(gpu_matmul(c, &w->o_proj, c->attn, q_dim, n, c->o, D, err));
     MARK("o_proj");
-    if (router_forms_input(c, l, n)) return 0; /* the router's blocks run the chain (route) */
-    gpu_row_chain ch = ffn_in_chain(c, l, n);
+    gpu_row_chain ch = residual(c->o, w->post_attn_norm, 1.0f);
+    ffn_norms(c, l, n, &ch);
     run_chain(c, &ch, n);
     MARK("chain (ffn in)");
     return 0;
 }
 
-/* moe.c: the router's choice of experts, from the norms ffn_norms made (or,
- * where the router forms its input, from the residual: the new one goes to h_next). */
-static int route(g4_gpu_context *c, int l, int n, g4_error *err) {
+/* moe.c: router and the chosen experts, from the norms ffn_norms made; the
+ * weighted sum is the next chain's first step. */
+static int moe(g4_gpu_context *c, int l, int n, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
     const gpu_layer *w = &c->gm->layer[l];
-    int D = cfg->hidden_size, E = cfg->n_experts, K = cfg->top_k_experts;
+    int D = cfg->hidden_size, E = cfg->n_experts, K = cfg->top_k_experts, Im = cfg->moe_dim;
     MARK("moe start");
-    if (router_forms_input(c, l, n)) {
-        gpu_row_chain ch = ffn_in_chain(c, l, n);
-        int x_out = 0;
-        while (ch.out[x_out].out != c->router_x) x_out++;
-        gpu_route r = {c->route_done, K, w->router_expert_scale, c->moe_experts, c->moe_weights};
-        TRY(gpu_matmul_route_chain(c, &w->router_proj, &ch, x_out, c->h_next, c->router, &r, err));
-    } else if (n < c->gemm_min_rows && c->route_done) {
+    if (n < c->gemm_min_rows && c->route_done) {
         gpu_route r = {c->route_done, K, w->router_expert_scale, c->moe_experts, c->moe_weights};
         TRY(gpu_matmul_route(c, &w->router_proj, c->router_x, D, n, c->router, &r, err));
     } else {
@@ -286,14 +259,6 @@ static int route(g4_gpu_context *c, int l, int n, g4_error *err) {
         gpu_moe_topk(c->stream, c->router, n, E, K, w->router_expert_scale, c->moe_experts, c->moe_weights);
     }
     MARK("top-k");
-    return 0;
-}
-
-/* The chosen experts; their weighted sum is the next chain's first step. */
-static int experts(g4_gpu_context *c, int l, int n, g4_error *err) {
-    const g4_config *cfg = c->gm->cfg;
-    const gpu_layer *w = &c->gm->layer[l];
-    int D = cfg->hidden_size, K = cfg->top_k_experts, Im = cfg->moe_dim;
     if (n >= c->gemm_min_rows && gpu_gemm_in_bf16(w->experts_gate_up.dtype) && gpu_gemm_in_bf16(w->experts_down.dtype)) {
         TRY(gpu_experts_gemm(c, &w->experts_gate_up, &w->experts_down, n, K, err));
     } else {
@@ -305,11 +270,6 @@ static int experts(g4_gpu_context *c, int l, int n, g4_error *err) {
         c->moe_out_rows = NULL;
     }
     return 0;
-}
-
-static int moe(g4_gpu_context *c, int l, int n, g4_error *err) {
-    TRY(route(c, l, n, err));
-    return experts(c, l, n, err);
 }
 
 /* Decode's MoE layers run one branch on the side stream beside the other on
@@ -356,7 +316,7 @@ static int dense_mlp(g4_gpu_context *c, int l, int n, g4_error *err) {
     return 0;
 }
 
-static int ffn_out(g4_gpu_context *c, int l, int n, float post_scale, const float *h_in);
+static int ffn_out(g4_gpu_context *c, int l, int n, float post_scale);
 
 /* ffn.c: the dense MLP, and on MoE layers the experts beside it, then the
  * residual and the norms of what comes next.
@@ -369,12 +329,11 @@ static int ffn_out(g4_gpu_context *c, int l, int n, float post_scale, const floa
  * G4_GPU_EXPERTS_MAIN=0/1 forces either. */
 static int ffn_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error *err) {
     const g4_config *cfg = c->gm->cfg;
-    int beside = cfg->n_experts && n < c->gemm_min_rows, in_router = router_forms_input(c, l, n);
-    if (in_router) { /* the MLP's input comes from the router's launch */
-        TRY(route(c, l, n, err));
-        TRY(on_side(c, dense_mlp, l, n, err));
-        TRY(experts(c, l, n, err));
-    } else if (beside && experts_on_main(c, l)) {
+    int beside = cfg->n_experts && n < c->gemm_min_rows;
+    g4_dtype experts_type = c->gm->layer[l].experts_gate_up.dtype;
+    int experts_main = c->experts_on_main >= 0 ? c->experts_on_main
+                                               : experts_type == G4_DTYPE_BF16 || experts_type == G4_DTYPE_F32;
+    if (beside && experts_main) {
         TRY(on_side(c, dense_mlp, l, n, err));
         TRY(moe(c, l, n, err));
     } else {
@@ -384,16 +343,14 @@ static int ffn_block(g4_gpu_context *c, int l, int n, float post_scale, g4_error
     }
     if (beside) CUDA_TRY(cudaStreamWaitEvent(c->stream, c->join, 0));
     MARK("moe join");
-    return ffn_out(c, l, n, post_scale, in_router ? c->h_next : NULL);
+    return ffn_out(c, l, n, post_scale);
 }
 
-/* After the feed-forward products: the experts' sum, residual (read from
- * h_in unless NULL), next norms. */
-static int ffn_out(g4_gpu_context *c, int l, int n, float post_scale, const float *h_in) {
+/* After the feed-forward products: the experts' sum, residual, next norms. */
+static int ffn_out(g4_gpu_context *c, int l, int n, float post_scale) {
     const g4_config *cfg = c->gm->cfg;
     const gpu_layer *w = &c->gm->layer[l];
     gpu_row_chain ch = residual(c->o, w->post_ffn_norm, post_scale);
-    ch.h_in = h_in;
     if (cfg->n_experts) { /* m = post_ffn_norm_1(MLP) + post_ffn_norm_2(Experts(residual)) */
         ch.moe_y = c->moe_out;
         ch.moe_rows = c->moe_out_rows;

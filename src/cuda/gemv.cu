@@ -8,13 +8,10 @@
  * - Many rows (prefill): cuBLAS (gemm.cu).
  * - Grouped: item p multiplies matrix matrix[p] of a stack with activation
  *   row p / x_div: a token's chosen experts in one launch.
- * - Router: the GEMV whose last block to finish also picks the experts; at
- *   decode each of its blocks may also form its own input by the row chain
- *   before it (one launch less on the critical path). */
+ * - Router: the GEMV whose last block to finish also picks the experts. */
 #include "cuda/gpu.h"
 #include "cuda/dequant.cuh"
 #include "cuda/moe_topk.cuh"
-#include "cuda/row_chain.cuh"
 
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +37,6 @@ typedef struct gemv_args {
     int n;
     int prefetch_lines;
     gpu_route route; /* ROUTE kernels: the top-k after the router's logits */
-    gpu_row_chain chain; /* gemv_route_chain_kernel: the chain whose output chain_x is x */
-    const float *chain_h;
-    float *chain_h_out;
-    int chain_x;
-    float chain_eps;
     const float *gate_mul; /* GEMV_GELU_MUL: y = gelu(x · w) ⊙ gate_mul (the per-layer-input gate) */
     int64_t gate_mul_stride;
 } gemv_args;
@@ -94,8 +86,8 @@ static __device__ __forceinline__ float gemv_result(const gemv_args &a, float ac
  * - GEMV_GELU_MUL: y = gelu(w row · x) · gate_mul (the per-layer-input gate).
  * a.split (1 or GEMV_WARPS) warps share an output row, for matrices with too
  * few rows to keep the memory system busy at one warp per row. */
-template <int DT, int NT, int MODE, bool XS = false>
-static __device__ __forceinline__ void gemv_body(const gemv_args &a, const float *xs = nullptr) {
+template <int DT, int NT, int MODE>
+static __device__ __forceinline__ void gemv_body(const gemv_args &a) {
     const int CH = chunk<DT>::elems;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int split = a.split, part = warp % split;
@@ -121,7 +113,7 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a, const float
     const int64_t ubase = MODE == GEMV_GLU ? mat * u.rows * u.cols + (row + a.glu_up_row) * u.cols : 0;
     const float *x[NT];
 #pragma unroll
-    for (int t = 0; t < NT; t++) x[t] = XS ? xs : a.x + (int64_t)((item0 + (t < n_items ? t : 0)) / a.x_div) * a.x_stride;
+    for (int t = 0; t < NT; t++) x[t] = a.x + (int64_t)((item0 + (t < n_items ? t : 0)) / a.x_div) * a.x_stride;
     float acc[NT], acc_u[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = acc_u[t] = 0;
@@ -136,7 +128,7 @@ static __device__ __forceinline__ void gemv_body(const gemv_args &a, const float
             const float4 *xp = (const float4 *)(x[t] + c);
             float s = 0, su = 0;
 #pragma unroll
-            for (int i = 0; i < CH / 4; i++) dot4<MODE>(wv, uv, i, XS ? xp[i] : __ldg(xp + i), s, su);
+            for (int i = 0; i < CH / 4; i++) dot4<MODE>(wv, uv, i, __ldg(xp + i), s, su);
             acc[t] += s;
             acc_u[t] += su;
         }
@@ -290,7 +282,10 @@ static dim3 gemv_plan(gemv_args *a, int nt) {
  * each token's experts from the logits the others wrote, one launch less
  * than a separate top-k kernel, and leaves the counter at zero. */
 #define ROUTE_WARPS 2 /* warps of that block that pick experts, one token each at a time */
-static __device__ __forceinline__ void route_tail(const gemv_args &a) {
+template <int DT, int NT, int MODE, int ROUTE>
+static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(gemv_args a) {
+    gemv_body<DT, NT, MODE>(a);
+    if (!ROUTE) return;
     __shared__ int last;
     __shared__ float logits[ROUTE_WARPS][TOPK_MAX_EXPERTS];
     __threadfence();
@@ -306,40 +301,6 @@ static __device__ __forceinline__ void route_tail(const gemv_args &a) {
     const gpu_route &r = a.route;
     for (int t = warp; t < a.n && warp < ROUTE_WARPS; t += ROUTE_WARPS)
         moe_topk_token(a.y[0], t, (int)a.row_end[0], r.K, r.expert_scale, r.experts, r.weights, logits[warp]);
-}
-
-template <int DT, int NT, int MODE, int ROUTE>
-static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(gemv_args a) {
-    gemv_body<DT, NT, MODE>(a);
-    if (ROUTE) route_tail(a);
-}
-
-/* The router for one token whose input is output chain_x of the row chain
- * before it: every block forms that row itself into shared memory (the
- * chain's few reads come from L2, its norm weights from L1), block 0 also
- * writes the chain's residual to chain_h_out and its outputs, then the
- * router's product and top-k as gemv_kernel's. The chain's values take
- * registers (CHAIN_VALUES a thread), which a launch of one block per SM
- * can spare. */
-#define CHAIN_VALUES 12
-#define ROUTE_CHAIN_MAX_DIM (GEMV_WARPS * 32 * CHAIN_VALUES)
-template <int DT> static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_route_chain_kernel(gemv_args a) {
-    __shared__ __align__(16) float xs[ROUTE_CHAIN_MAX_DIM];
-    const int dim = (int)a.w[0].cols;
-    row_chain_prefetch(a.chain, dim);
-    const int rows_per_block = GEMV_WARPS / a.split; /* this block's weight rows, whole, into L2 */
-    const int64_t row0 = (int64_t)blockIdx.x * rows_per_block, rows = a.row_end[0] - row0;
-    const size_t bytes = (size_t)dim * code_bytes_x2<DT>::v / 2;
-    const size_t mine = (size_t)(rows < rows_per_block ? rows : rows_per_block) * bytes;
-    for (size_t off = threadIdx.x * 128; off < mine; off += blockDim.x * 128)
-        asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)a.w[0].data + row0 * bytes + off));
-    gpu_pdl_wait();
-    const bool first = blockIdx.x == 0;
-    row_chain_row<CHAIN_VALUES, false, false>(a.chain_h, first ? a.chain_h_out : nullptr, a.chain, 0, dim, a.chain_eps, xs,
-                                              a.chain_x);
-    __syncthreads();
-    gemv_body<DT, 1, GEMV_PLAIN, true>(a, xs);
-    route_tail(a);
 }
 
 /* Rows a warp for this launch (1: gemv_body), for one token whose rows
@@ -398,10 +359,7 @@ template <int DT, int MODE, int ROUTE> static void launch_dt(cudaStream_t st, ge
 }
 
 template <int DT> static void launch_mode(cudaStream_t st, const gemv_args &a, int nt, int mode) {
-    if (a.chain_h) {
-        gemv_args b = a;
-        gpu_launch(gemv_route_chain_kernel<DT>, gemv_plan(&b, 1), GEMV_WARPS * 32, st, b);
-    } else if (a.route.done) launch_dt<DT, GEMV_PLAIN, 1>(st, a, nt);
+    if (a.route.done) launch_dt<DT, GEMV_PLAIN, 1>(st, a, nt);
     else if (mode == GEMV_GLU) launch_dt<DT, GEMV_GLU, 0>(st, a, nt);
     else if (mode == GEMV_GELU_MUL) launch_dt<DT, GEMV_GELU_MUL, 0>(st, a, nt);
     else launch_dt<DT, GEMV_PLAIN, 0>(st, a, nt);
@@ -475,26 +433,6 @@ int gpu_matmul_route(g4_gpu_context *c, const gpu_matrix *w, const float *x, int
     a.route = *route;
     fused_routes++;
     return launch_gemv(c, a, n == 1 ? 1 : 8, err);
-}
-
-static long route_chains;
-extern "C" long g4_gpu_route_chain_count(void) { return route_chains; }
-
-int gpu_route_chain_fits(const gpu_matrix *w) { return w->cols <= ROUTE_CHAIN_MAX_DIM; }
-
-int gpu_matmul_route_chain(g4_gpu_context *c, const gpu_matrix *w, const gpu_row_chain *ch, int x_out, float *h_out,
-                           float *logits, const gpu_route *route, g4_error *err) {
-    if (!gpu_route_chain_fits(w)) return g4_fail(err, "internal: router chain of %lld values", (long long)w->cols);
-    gemv_args a = gemv_input(NULL, w->cols, 1, 1);
-    gemv_output(&a, w, w->rows, logits, w->rows);
-    a.route = *route;
-    a.chain = *ch;
-    a.chain_h = c->h;
-    a.chain_h_out = h_out;
-    a.chain_x = x_out;
-    a.chain_eps = c->gm->cfg->rms_eps;
-    route_chains++;
-    return launch_gemv(c, a, 1, err);
 }
 
 int gpu_matmul_gelu_mul(g4_gpu_context *c, const gpu_matrix *w, const float *x, int64_t x_stride, int n, float *y,

@@ -114,37 +114,6 @@ typedef struct gpu_graph {
     int n_rows;
 } gpu_graph;
 
-/* One output of a row chain: rmsnorm(h) ⊙ w · extra (w NULL: no weight), as
- * float32 rows of `stride` floats or, for a tensor-core product, bf16 [rows][dim]. */
-typedef struct gpu_norm_out {
-    float *out;
-    __nv_bfloat16 *out_bf16;
-    int64_t stride;
-    const float *w;
-    float extra;
-} gpu_norm_out;
-
-#define GPU_CHAIN_OUTS 3
-/* The per-row steps between two products of the forward pass, in one launch
- * (decode spends more time starting such kernels than running them). Steps
- * whose inputs are NULL are skipped:
- *   experts:  e = Σ_k moe_weights[k] · moe_y[k]      (k ascending, as moe.c; row k of a
- *             token is moe_y's row moe_rows[r·K + k], or r·K + k where moe_rows is NULL)
- *   branches: o = rmsnorm(o) ⊙ n1 + rmsnorm(e) ⊙ n2  (MoE layers)
- *   residual: h = (h + rmsnorm(o) ⊙ post) · scale
- *   norms:    out_j = rmsnorm(h) ⊙ w_j · extra_j     (the next products' inputs) */
-typedef struct gpu_row_chain {
-    const float *moe_y, *moe_weights;
-    const int *moe_rows;
-    int K;
-    const float *n1, *n2;
-    const float *o, *post;
-    const float *h_in; /* where the residual is read (NULL: where it is written) */
-    float scale;
-    gpu_norm_out out[GPU_CHAIN_OUTS];
-    int n_out;
-} gpu_row_chain;
-
 struct g4_gpu_context {
     g4_gpu_model *gm;
     int n_seq, n_ctx, n_batch;
@@ -158,8 +127,6 @@ struct g4_gpu_context {
     cudaEvent_t fork, join;
     /* activations on the device, for n_batch tokens */
     float *h, *x, *o, *q, *k, *v, *attn, *gate, *up;
-    float *h_next;            /* the residual after attention when the router forms it (forward.cu) */
-    int route_chain;          /* decode: the router forms its input where it can: forward.cu */
     float *ple, *ple_gate, *ple_tok; /* [n][L·P], [n][P], [n][L·P] */
     float *router_x, *moe_x, *router, *moe_weights, *moe_gate_up, *moe_act, *moe_y;
     int *moe_experts;
@@ -291,17 +258,38 @@ void gpu_embed(cudaStream_t st, const gpu_matrix *table, const int32_t *token, i
 void gpu_gelu_gate_bf16(cudaStream_t st, __nv_bfloat16 *out, const float *gate, const float *up, int64_t in_stride,
                         int rows, int dim);
 
+/* One output of a row chain: rmsnorm(h) ⊙ w · extra (w NULL: no weight), as
+ * float32 rows of `stride` floats or, for a tensor-core product, bf16 [rows][dim]. */
+typedef struct gpu_norm_out {
+    float *out;
+    __nv_bfloat16 *out_bf16;
+    int64_t stride;
+    const float *w;
+    float extra;
+} gpu_norm_out;
+
+#define GPU_CHAIN_OUTS 3
+/* The per-row steps between two products of the forward pass, in one launch
+ * (decode spends more time starting such kernels than running them). Steps
+ * whose inputs are NULL are skipped:
+ *   experts:  e = Σ_k moe_weights[k] · moe_y[k]      (k ascending, as moe.c; row k of a
+ *             token is moe_y's row moe_rows[r·K + k], or r·K + k where moe_rows is NULL)
+ *   branches: o = rmsnorm(o) ⊙ n1 + rmsnorm(e) ⊙ n2  (MoE layers)
+ *   residual: h = (h + rmsnorm(o) ⊙ post) · scale
+ *   norms:    out_j = rmsnorm(h) ⊙ w_j · extra_j     (the next products' inputs) */
+typedef struct gpu_row_chain {
+    const float *moe_y, *moe_weights;
+    const int *moe_rows;
+    int K;
+    const float *n1, *n2;
+    const float *o, *post;
+    float scale;
+    gpu_norm_out out[GPU_CHAIN_OUTS];
+    int n_out;
+} gpu_row_chain;
 /* Rows of up to 6144 values (every Gemma 4 hidden size: at most 5376). */
 int gpu_row_chain_fits(int dim);
 void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int rows, int dim, float eps);
-/* Decode (one token): the router's product and top-k (as gpu_matmul_route)
- * on output x_out of the chain ch before it, which every block of the
- * router's GEMV forms for itself (c->h read; block 0 writes the residual to
- * h_out, not c->h, which the others still read, and the chain's outputs):
- * one launch less on the critical path (gemv.cu). */
-int gpu_route_chain_fits(const gpu_matrix *w);
-int gpu_matmul_route_chain(g4_gpu_context *c, const gpu_matrix *w, const gpu_row_chain *ch, int x_out, float *h_out,
-                           float *logits, const gpu_route *route, g4_error *err);
 
 #define GPU_ATTN_PREFETCH_KEYS 256 /* a decode step's older keys asked into L2 early, at most */
 

@@ -503,51 +503,44 @@ static void rows_per_warp(void) {
     unsetenv("G4_GEMV_FILL");
 }
 
-/* A decode kernel with a step folded in (`var` on) against the separate
- * kernels, token by token past the sliding window; the folded kernel must
- * have run, the other not. The same maths with sums in another order, so
- * float32 rounding may differ: bound 1e-4 × max|logit| (as the block
- * types': a rotation by a wrong angle, a missed norm weight or a wrong cache
- * slot moves these logits by O(0.1–1) of that).
- * - G4_GPU_FUSE_ROPE: attention with the q/k norms, RoPE and the cache write
- *   (a norm's squares in another order, the token's own key first in warp
- *   0's online softmax);
- * - G4_GPU_ROUTE_CHAIN: the router's blocks forming their input by the row
- *   chain after attention (256 threads' sums of squares instead of 1024's;
- *   the residual through a second buffer). */
-static void folded(gemma4_model *m, const char *name, const char *var, long (*count)(void), const char *what,
-                   const int32_t *ids, int n) {
-    size_t cnt = (size_t)n * gemma4_vocab_size(m);
+/* Decode attention with the q/k norms, RoPE and the cache write folded in,
+ * against the separate kernels, token by token past the sliding window. The
+ * same maths, but the squares of a norm are summed in another order and the
+ * token's own key joins warp 0's online softmax first, so float32 rounding
+ * differs: bound 1e-4 × max|logit| (as the block types': a rotation by a
+ * wrong angle, a missed norm weight or a wrong cache slot moves these logits
+ * by O(0.1–1) of that). The folded kernel must have run, the other not. */
+static void fused_rope(gemma4_model *m, const char *name, const int32_t *ids, int n) {
+    size_t count = (size_t)n * gemma4_vocab_size(m);
     float *a, *b;
-    if (on_off_logits(m, name, var, count, ids, n, &a, &b)) {
-        float d = max_abs_diff(a, b, cnt), top = 0;
-        for (size_t i = 0; i < cnt; i++) top = fmaxf(top, fabsf(b[i]));
-        CHECK(d <= 1e-4f * top, "%s: %s differs from the separate kernels by %.3g (max|logit| %.3g)", name, what, d, top);
-        printf("  %-16s %d tokens one at a time, %s vs separate: max|dlogit| %.1e of %.3g\n", name, n, what, d, top);
+    if (on_off_logits(m, name, "G4_GPU_FUSE_ROPE", g4_gpu_attention_rope_count, ids, n, &a, &b)) {
+        float d = max_abs_diff(a, b, count), top = 0;
+        for (size_t i = 0; i < count; i++) top = fmaxf(top, fabsf(b[i]));
+        CHECK(d <= 1e-4f * top, "%s: attention with norms and RoPE differs from the separate kernels by %.3g (max|logit| %.3g)",
+              name, d, top);
+        printf("  %-16s %d tokens one at a time, attention with norms and RoPE vs separate: max|dlogit| %.1e of %.3g\n", name,
+               n, d, top);
     }
     free(a);
     free(b);
 }
 
-static void folded_models(const char *root) {
-    const char *fixtures[] = {"moe", "e-like", "dense-bf16", "moe-bf16"};
+static void fused_rope_models(const char *root) {
+    const char *fixtures[] = {"moe", "e-like", "dense-bf16"};
     int32_t ids[512];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 3; i++) {
         char dir[512];
         snprintf(dir, sizeof dir, "%s/%s", root, fixtures[i]);
         gemma4_model *m;
         if (gemma4_model_load(dir, &m)) { CHECK(0, "%s: %s", dir, gemma4_last_error()); continue; }
-        int n = read_ids(dir, ids, 512);
-        if (i < 3) folded(m, fixtures[i], "G4_GPU_FUSE_ROPE", g4_gpu_attention_rope_count, "attention with norms and RoPE", ids, n);
-        if (strncmp(fixtures[i], "moe", 3) == 0)
-            folded(m, fixtures[i], "G4_GPU_ROUTE_CHAIN", g4_gpu_route_chain_count, "router forming its input", ids, n);
+        fused_rope(m, fixtures[i], ids, read_ids(dir, ids, 512));
         gemma4_model_free(m);
     }
     gemma4_model *m; /* head dims 64 and 128, partial RoPE on the full-attention layers, window 16 */
     if (gemma4_model_synthetic("tiny", "bf16", &m)) { CHECK(0, "synthetic bf16: %s", gemma4_last_error()); return; }
     int n = 40;
     for (int i = 0; i < n; i++) ids[i] = 7 + 613 * i;
-    folded(m, "synthetic tiny", "G4_GPU_FUSE_ROPE", g4_gpu_attention_rope_count, "attention with norms and RoPE", ids, n);
+    fused_rope(m, "synthetic tiny", ids, n);
     gemma4_model_free(m);
 }
 
@@ -564,7 +557,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof types / sizeof *types; i++) synthetic(types[i]);
         kquant_types();
         fused_decode_models(root);
-        folded_models(root);
+        fused_rope_models(root);
         rows_per_warp();
         kept_rows(root, "e-like"); /* GEMVs for these 40 rows */
         setenv("G4_GPU_GEMM_MIN", "1", 1);
