@@ -24,15 +24,38 @@
 #define ATTN_SPLIT_KEYS 8 /* fewest keys worth a block of their own (G4_ATTN_SPLIT_KEYS) */
 #define ATTN_MAX_SPLITS 512
 
-/* RMSNorm (w NULL: no weight) and, where inv_freq is given, rotate-half
- * RoPE of the pairs below n_pairs, of one head held by a warp: lane l has
- * dimensions i·32 + l, so pair (j, j + hd/2) is in one lane's registers
- * (i, i + PER_LANE/2), or for head dim 32 in lanes l and l ^ 16. The maths
- * of kernels.cu's q/k norms and rope_head: squares summed in double, pow,
+/* One head's norm weights and RoPE frequencies in the registers of the
+ * lanes that apply them (lane l has dimensions i·32 + l, so pair (j, j +
+ * hd/2) is in one lane's registers (i, i + PER_LANE/2), or for head dim 32 in
+ * lanes l and l ^ 16). They are weights, so they are loaded before the kernel
+ * waits for the q/k/v product: read after it, each was a DRAM round trip
+ * (the product's stream evicts them from L2) between two reductions on the
+ * critical path. */
+template <int PER_LANE> struct head_consts {
+    static const int FREQS = PER_LANE == 1 ? 1 : PER_LANE / 2;
+    float w[PER_LANE];   /* 1 where the norm has no weight: v·s·1 is v·s */
+    float freq[FREQS];   /* frequency of the lane's pair i; unused at or past n_pairs */
+};
+
+template <int PER_LANE>
+static __device__ void load_head_consts(head_consts<PER_LANE> &c, const float *w, const float *inv_freq, int n_pairs) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) c.w[i] = w ? __ldg(w + i * 32 + lane) : 1.0f;
+#pragma unroll
+    for (int i = 0; i < head_consts<PER_LANE>::FREQS; i++) {
+        const int j = PER_LANE == 1 ? lane & 15 : i * 32 + lane;
+        c.freq[i] = inv_freq && j < n_pairs ? __ldg(inv_freq + j) : 0.0f;
+    }
+}
+
+/* RMSNorm (c NULL: no weight, no RoPE) and, where `rope`, rotate-half RoPE
+ * of the pairs below n_pairs, of one head held by a warp. The maths of
+ * kernels.cu's q/k norms and rope_head: squares summed in double, pow,
  * float32 angles. */
 template <int PER_LANE>
-static __device__ void warp_rms_rope(float (&v)[PER_LANE], const float *w, const float *inv_freq, int n_pairs, int pos,
-                                     float eps) {
+static __device__ void warp_rms_rope(float (&v)[PER_LANE], const head_consts<PER_LANE> *c, bool rope, int n_pairs,
+                                     int pos, float eps) {
     const int lane = threadIdx.x & 31;
     double ss = 0;
 #pragma unroll
@@ -40,23 +63,21 @@ static __device__ void warp_rms_rope(float (&v)[PER_LANE], const float *w, const
     for (int o = 16; o; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
     const float s = powf((float)(ss / (PER_LANE * 32)) + eps, -0.5f);
 #pragma unroll
-    for (int i = 0; i < PER_LANE; i++) v[i] = w ? v[i] * s * w[i * 32 + lane] : v[i] * s;
-    if (!inv_freq) return;
+    for (int i = 0; i < PER_LANE; i++) v[i] = c ? v[i] * s * c->w[i] : v[i] * s;
+    if (!c || !rope) return;
     if constexpr (PER_LANE == 1) {
         const float other = __shfl_xor_sync(0xffffffffu, v[0], 16);
-        const int j = lane & 15;
-        if (j < n_pairs) {
-            float angle = (float)pos * inv_freq[j], c = cosf(angle), sn = sinf(angle);
-            v[0] = lane < 16 ? v[0] * c - other * sn : v[0] * c + other * sn;
+        if ((lane & 15) < n_pairs) {
+            float angle = (float)pos * c->freq[0], cs = cosf(angle), sn = sinf(angle);
+            v[0] = lane < 16 ? v[0] * cs - other * sn : v[0] * cs + other * sn;
         }
     } else {
 #pragma unroll
         for (int i = 0; i < PER_LANE / 2; i++) {
-            const int j = i * 32 + lane;
-            if (j >= n_pairs) continue;
-            float angle = (float)pos * inv_freq[j], c = cosf(angle), sn = sinf(angle), a = v[i], b = v[i + PER_LANE / 2];
-            v[i] = a * c - b * sn;
-            v[i + PER_LANE / 2] = b * c + a * sn;
+            if (i * 32 + lane >= n_pairs) continue;
+            float angle = (float)pos * c->freq[i], cs = cosf(angle), sn = sinf(angle), a = v[i], b = v[i + PER_LANE / 2];
+            v[i] = a * cs - b * sn;
+            v[i + PER_LANE / 2] = b * cs + a * sn;
         }
     }
 }
@@ -79,12 +100,12 @@ static __device__ void prefetch_keys(const float *kbase, const float *vbase, con
  * K = RoPE(k_norm(k_raw))), added to the warp's online softmax, and stored
  * into the cache if `store`. */
 template <int PER_LANE>
-static __device__ void own_key(const gpu_qk_rope &r, int64_t p, float (&kn)[PER_LANE], float (&vn)[PER_LANE],
-                               const float (&qr)[PER_LANE], float (&acc)[PER_LANE], float &m, float &l, bool store,
+static __device__ void own_key(const gpu_qk_rope &r, const head_consts<PER_LANE> &kc, int64_t p, float (&kn)[PER_LANE],
+                               float (&vn)[PER_LANE], const float (&qr)[PER_LANE], float (&acc)[PER_LANE], float &m, float &l, bool store,
                                const gpu_kv_layer &kv, float *kbase, float *vbase) {
     const int lane = threadIdx.x & 31;
-    warp_rms_rope<PER_LANE>(vn, nullptr, nullptr, 0, 0, r.eps);
-    warp_rms_rope<PER_LANE>(kn, r.k_norm, r.inv_freq, r.n_pairs, (int)p, r.eps);
+    warp_rms_rope<PER_LANE>(vn, nullptr, false, 0, 0, r.eps);
+    warp_rms_rope<PER_LANE>(kn, &kc, r.inv_freq != nullptr, r.n_pairs, (int)p, r.eps);
     float s = 0;
 #pragma unroll
     for (int i = 0; i < PER_LANE; i++) s += qr[i] * kn[i];
@@ -101,6 +122,62 @@ static __device__ void own_key(const gpu_qk_rope &r, int64_t p, float (&kn)[PER_
         vbase[slot * kv.row_size + i * 32 + lane] = vn[i];
         kbase[slot * kv.row_size + i * 32 + lane] = kn[i];
     }
+}
+
+/* This thread's dimensions (d = threadIdx.x + j·blockDim.x) of splits s0 ..
+ * s0 + MERGE_SPLITS - 1 of a pair's partial sums, read through L2 (other
+ * blocks wrote them). */
+#define MERGE_SPLITS 8
+template <int DIMS>
+static __device__ void merge_loads(float (&pv)[MERGE_SPLITS][DIMS], const float *all, int hd, int s0, int used) {
+#pragma unroll
+    for (int s = 0; s < MERGE_SPLITS; s++)
+#pragma unroll
+        for (int j = 0; j < DIMS; j++) {
+            const int d = threadIdx.x + j * blockDim.x;
+            pv[s][j] = s0 + s < used && d < hd ? __ldcg(all + (s0 + s) * (hd + 2) + d) : 0.0f;
+        }
+}
+
+/* One step of a warp's key loop: the rows of keys `key` and, if `two`,
+ * key + ATTN_WARPS (else key's again, so the unused second score and its
+ * zero weight stay finite), both requested before either score is reduced. */
+template <int PER_LANE> struct key_rows {
+    float k[2][PER_LANE], v[2][PER_LANE];
+};
+
+template <int PER_LANE>
+static __device__ void load_keys(key_rows<PER_LANE> &kr, const gpu_kv_layer &kv, const float *kbase, const float *vbase,
+                                 int64_t key, bool two) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+        const int64_t at = key + (k && two ? ATTN_WARPS : 0), slot = kv.ring ? at % kv.ring : at;
+#pragma unroll
+        for (int i = 0; i < PER_LANE; i++) {
+            kr.k[k][i] = kbase[slot * kv.row_size + i * 32 + lane];
+            kr.v[k][i] = vbase[slot * kv.row_size + i * 32 + lane];
+        }
+    }
+}
+
+/* The step's keys added to the warp's online softmax. */
+template <int PER_LANE>
+static __device__ void add_keys(const key_rows<PER_LANE> &kr, bool two, const float (&qr)[PER_LANE],
+                                float (&acc)[PER_LANE], float &m, float &l) {
+    float s = 0, s2 = 0;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) { s += qr[i] * kr.k[0][i]; s2 += qr[i] * kr.k[1][i]; }
+    for (int o = 16; o; o >>= 1) {
+        s += __shfl_xor_sync(0xffffffffu, s, o);
+        s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+    }
+    float m_new = fmaxf(m, two ? fmaxf(s, s2) : s), corr = expf(m - m_new), e = expf(s - m_new);
+    float e2 = two ? expf(s2 - m_new) : 0.0f;
+    l = l * corr + e + e2;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) acc[i] = acc[i] * corr + e * kr.v[0][i] + e2 * kr.v[1][i];
+    m = m_new;
 }
 
 /* The keys of (token, head) pair bh, split s of S: this block's share of the
@@ -128,7 +205,20 @@ static __global__ void __launch_bounds__(ATTN_WARPS * 32)
     float *kbase = kv.k + (int64_t)seq[t] * kv.rows * kv.row_size + (int64_t)(head / group) * hd;
     float *vbase = kv.v + (int64_t)seq[t] * kv.rows * kv.row_size + (int64_t)(head / group) * hd;
     if (split >= used) return;
+    /* ROPE: the weights, and the rows of this warp's first step when they are
+     * older keys (from earlier steps), are in registers before the wait */
+    head_consts<PER_LANE> qc, kc;
+    key_rows<PER_LANE> kr;
+    int64_t key = kbeg + warp;
+    bool loaded = false;
     if constexpr (ROPE) {
+        load_head_consts<PER_LANE>(qc, r.q_norm, r.inv_freq, r.n_pairs);
+        if (own && warp == 0) load_head_consts<PER_LANE>(kc, r.k_norm, r.inv_freq, r.n_pairs);
+        const int64_t last = key + ATTN_WARPS <= kend ? key + ATTN_WARPS : key;
+        if (key <= kend && last < p) {
+            load_keys<PER_LANE>(kr, kv, kbase, vbase, key, last != key);
+            loaded = true;
+        }
         prefetch_keys<PER_LANE>(kbase, vbase, kv, kbeg > p - r.prefetch_keys ? kbeg : p - r.prefetch_keys, kend);
         gpu_pdl_wait();
     }
@@ -144,28 +234,14 @@ static __global__ void __launch_bounds__(ATTN_WARPS * 32)
     for (int i = 0; i < PER_LANE; i++) { qr[i] = qh[i * 32 + lane]; acc[i] = 0; }
     float m = -INFINITY, l = 0;
     if constexpr (ROPE) {
-        warp_rms_rope<PER_LANE>(qr, r.q_norm, r.inv_freq, r.n_pairs, (int)p, r.eps);
-        if (own_warp) own_key<PER_LANE>(r, p, kn, vn, qr, acc, m, l, head % group == 0, kv, kbase, vbase);
+        warp_rms_rope<PER_LANE>(qr, &qc, r.inv_freq != nullptr, r.n_pairs, (int)p, r.eps);
+        if (own_warp) own_key<PER_LANE>(r, kc, p, kn, vn, qr, acc, m, l, head % group == 0, kv, kbase, vbase);
     }
-    /* two keys per step, both rows requested before either score is reduced */
-    for (int64_t key = kbeg + warp; key <= kend; key += 2 * ATTN_WARPS) {
+    for (; key <= kend; key += 2 * ATTN_WARPS) {
         const bool two = key + ATTN_WARPS <= kend;
-        int64_t slot = kv.ring ? key % kv.ring : key, slot2 = two ? (kv.ring ? (key + ATTN_WARPS) % kv.ring : key + ATTN_WARPS) : slot;
-        const float *kr = kbase + slot * kv.row_size, *vr = vbase + slot * kv.row_size;
-        const float *kr2 = kbase + slot2 * kv.row_size, *vr2 = vbase + slot2 * kv.row_size;
-        float s = 0, s2 = 0;
-#pragma unroll
-        for (int i = 0; i < PER_LANE; i++) { s += qr[i] * kr[i * 32 + lane]; s2 += qr[i] * kr2[i * 32 + lane]; }
-        for (int o = 16; o; o >>= 1) {
-            s += __shfl_xor_sync(0xffffffffu, s, o);
-            s2 += __shfl_xor_sync(0xffffffffu, s2, o);
-        }
-        float m_new = fmaxf(m, two ? fmaxf(s, s2) : s), corr = expf(m - m_new), e = expf(s - m_new);
-        float e2 = two ? expf(s2 - m_new) : 0.0f;
-        l = l * corr + e + e2;
-#pragma unroll
-        for (int i = 0; i < PER_LANE; i++) acc[i] = acc[i] * corr + e * vr[i * 32 + lane] + e2 * vr2[i * 32 + lane];
-        m = m_new;
+        if (!loaded) load_keys<PER_LANE>(kr, kv, kbase, vbase, key, two);
+        loaded = false;
+        add_keys<PER_LANE>(kr, two, qr, acc, m, l);
     }
     __shared__ float sm_m[ATTN_WARPS], sm_l[ATTN_WARPS];
     __shared__ float sm_acc[ATTN_WARPS][PER_LANE * 32];
@@ -209,29 +285,46 @@ static __global__ void __launch_bounds__(ATTN_WARPS * 32)
     __syncthreads();
     if (!sm_last) return;
     __threadfence();
-    /* the merge: warp 0 finds the splits' common maximum, weights and denominator (a lane per
-     * split), then every thread sums its dimensions' partial sums, whose loads are independent */
-    __shared__ float sm_f[ATTN_MAX_SPLITS], sm_L;
+    /* the merge, its loads first and together (each an L2 round trip): every split's maximum
+     * and sum (a thread per split) and this thread's dimensions of the first MERGE_SPLITS
+     * splits; then warp 0 finds the common maximum, the weights and the denominator (a lane
+     * per split), and each thread sums its dimensions in split order */
+    constexpr int DIMS = (hd + ATTN_WARPS * 32 - 1) / (ATTN_WARPS * 32); /* a thread's dimensions */
+    __shared__ float sm_f[ATTN_MAX_SPLITS], sm_ls[ATTN_MAX_SPLITS], sm_L;
     const float *all = sp.part + (int64_t)bh * S * (hd + 2);
+    float pv[MERGE_SPLITS][DIMS];
+    merge_loads<DIMS>(pv, all, hd, 0, used);
+    for (int s = threadIdx.x; s < used; s += blockDim.x) {
+        sm_f[s] = __ldcg(all + s * (hd + 2) + hd); /* the maximum, until warp 0 makes it the weight */
+        sm_ls[s] = __ldcg(all + s * (hd + 2) + hd + 1);
+    }
+    __syncthreads();
     if (warp == 0) {
         float MM = -INFINITY, LL = 0;
         for (int s = lane; s < used; s += 32)
-            if (__ldcg(all + s * (hd + 2) + hd + 1) > 0) MM = fmaxf(MM, __ldcg(all + s * (hd + 2) + hd));
+            if (sm_ls[s] > 0) MM = fmaxf(MM, sm_f[s]);
         for (int k = 16; k; k >>= 1) MM = fmaxf(MM, __shfl_xor_sync(0xffffffffu, MM, k));
         for (int s = lane; s < used; s += 32) {
-            float ls = __ldcg(all + s * (hd + 2) + hd + 1);
-            sm_f[s] = ls > 0 ? expf(__ldcg(all + s * (hd + 2) + hd) - MM) : 0.0f; /* a split with no keys adds nothing */
-            LL += ls * sm_f[s];
+            sm_f[s] = sm_ls[s] > 0 ? expf(sm_f[s] - MM) : 0.0f; /* a split with no keys adds nothing */
+            LL += sm_ls[s] * sm_f[s];
         }
         for (int k = 16; k; k >>= 1) LL += __shfl_xor_sync(0xffffffffu, LL, k);
         if (lane == 0) sm_L = LL;
     }
     __syncthreads();
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float acc_d = 0;
-#pragma unroll 4
-        for (int s = 0; s < used; s++) acc_d += __ldcg(all + s * (hd + 2) + d) * sm_f[s];
-        o[d] = acc_d / sm_L;
+    float acc_d[DIMS] = {};
+    for (int s0 = 0; s0 < used; s0 += MERGE_SPLITS) {
+        if (s0) merge_loads<DIMS>(pv, all, hd, s0, used);
+#pragma unroll
+        for (int s = 0; s < MERGE_SPLITS; s++)
+#pragma unroll
+            for (int j = 0; j < DIMS; j++)
+                if (s0 + s < used) acc_d[j] += pv[s][j] * sm_f[s0 + s];
+    }
+#pragma unroll
+    for (int j = 0; j < DIMS; j++) {
+        const int d = threadIdx.x + j * blockDim.x;
+        if (d < hd) o[d] = acc_d[j] / sm_L;
     }
 }
 
