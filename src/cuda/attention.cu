@@ -49,37 +49,71 @@ static __device__ void load_head_consts(head_consts<PER_LANE> &c, const float *w
     }
 }
 
-/* RMSNorm (c NULL: no weight, no RoPE) and, where `rope`, rotate-half RoPE
- * of the pairs below n_pairs, of one head held by a warp. The maths of
- * kernels.cu's q/k norms and rope_head: squares summed in double, pow,
- * float32 angles. */
+/* Rotate-half RoPE of one head held by a warp, pairs below n_pairs. */
 template <int PER_LANE>
-static __device__ void warp_rms_rope(float (&v)[PER_LANE], const head_consts<PER_LANE> *c, bool rope, int n_pairs,
-                                     int pos, float eps) {
+static __device__ __forceinline__ void rotate(float (&v)[PER_LANE], const float *cs, const float *sn, int n_pairs) {
     const int lane = threadIdx.x & 31;
-    double ss = 0;
-#pragma unroll
-    for (int i = 0; i < PER_LANE; i++) ss += (double)v[i] * v[i];
-    for (int o = 16; o; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    const float s = powf((float)(ss / (PER_LANE * 32)) + eps, -0.5f);
-#pragma unroll
-    for (int i = 0; i < PER_LANE; i++) v[i] = c ? v[i] * s * c->w[i] : v[i] * s;
-    if (!c || !rope) return;
     if constexpr (PER_LANE == 1) {
         const float other = __shfl_xor_sync(0xffffffffu, v[0], 16);
-        if ((lane & 15) < n_pairs) {
-            float angle = (float)pos * c->freq[0], cs = cosf(angle), sn = sinf(angle);
-            v[0] = lane < 16 ? v[0] * cs - other * sn : v[0] * cs + other * sn;
-        }
+        if ((lane & 15) < n_pairs) v[0] = lane < 16 ? v[0] * cs[0] - other * sn[0] : v[0] * cs[0] + other * sn[0];
     } else {
 #pragma unroll
         for (int i = 0; i < PER_LANE / 2; i++) {
             if (i * 32 + lane >= n_pairs) continue;
-            float angle = (float)pos * c->freq[i], cs = cosf(angle), sn = sinf(angle), a = v[i], b = v[i + PER_LANE / 2];
-            v[i] = a * cs - b * sn;
-            v[i + PER_LANE / 2] = b * cs + a * sn;
+            const float a = v[i], b = v[i + PER_LANE / 2];
+            v[i] = a * cs[i] - b * sn[i];
+            v[i + PER_LANE / 2] = b * cs[i] + a * sn[i];
         }
     }
+}
+
+/* q = RoPE(q_norm(q)) of one head held by a warp and, in the warp that forms
+ * key p (with_kv, warp-uniform), also K = RoPE(k_norm(k)) and V = rmsnorm(v):
+ * the three sums of squares go through one chain of shuffles, and the angles
+ * (one position) are computed once. The maths of kernels.cu's q/k norms and
+ * rope_head: squares summed in double, pow, float32 angles. */
+template <int PER_LANE>
+static __device__ void norm_rope_qkv(float (&q)[PER_LANE], float (&k)[PER_LANE], float (&v)[PER_LANE], bool with_kv,
+                                     const head_consts<PER_LANE> &qc, const head_consts<PER_LANE> &kc, bool rope,
+                                     int n_pairs, int pos, float eps) {
+    double sq = 0, sk = 0, sv = 0;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) {
+        sq += (double)q[i] * q[i];
+        if (with_kv) {
+            sk += (double)k[i] * k[i];
+            sv += (double)v[i] * v[i];
+        }
+    }
+    for (int o = 16; o; o >>= 1) {
+        sq += __shfl_xor_sync(0xffffffffu, sq, o);
+        if (with_kv) {
+            sk += __shfl_xor_sync(0xffffffffu, sk, o);
+            sv += __shfl_xor_sync(0xffffffffu, sv, o);
+        }
+    }
+    const float s_q = powf((float)(sq / (PER_LANE * 32)) + eps, -0.5f);
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) q[i] = q[i] * s_q * qc.w[i];
+    if (with_kv) {
+        const float s_k = powf((float)(sk / (PER_LANE * 32)) + eps, -0.5f);
+        const float s_v = powf((float)(sv / (PER_LANE * 32)) + eps, -0.5f);
+#pragma unroll
+        for (int i = 0; i < PER_LANE; i++) {
+            k[i] = k[i] * s_k * kc.w[i];
+            v[i] = v[i] * s_v;
+        }
+    }
+    if (!rope) return;
+    float cs[head_consts<PER_LANE>::FREQS], sn[head_consts<PER_LANE>::FREQS];
+#pragma unroll
+    for (int i = 0; i < head_consts<PER_LANE>::FREQS; i++) {
+        const float angle = (float)pos * qc.freq[i];
+        cs[i] = cosf(angle);
+        sn[i] = sinf(angle);
+    }
+    rotate<PER_LANE>(q, cs, sn, n_pairs);
+    if (with_kv) rotate<PER_LANE>(k, cs, sn, n_pairs);
 }
 
 /* Keys [k0, k1] of a head's cache rows into L2 (keys and values), before the
@@ -95,17 +129,14 @@ static __device__ void prefetch_keys(const float *kbase, const float *vbase, con
     }
 }
 
-/* Key p of token t, KV head g, formed by one warp from the raw projections
- * it loaded into kn and vn (as kv_write in kernels.cu: V = rmsnorm(v_raw),
- * K = RoPE(k_norm(k_raw))), added to the warp's online softmax, and stored
- * into the cache if `store`. */
+/* Key p of token t, KV head g, formed by one warp (kn, vn: as kv_write in
+ * kernels.cu, by norm_rope_qkv), added to the warp's online softmax, and
+ * stored into the cache if `store`. */
 template <int PER_LANE>
-static __device__ void own_key(const gpu_qk_rope &r, const head_consts<PER_LANE> &kc, int64_t p, float (&kn)[PER_LANE],
-                               float (&vn)[PER_LANE], const float (&qr)[PER_LANE], float (&acc)[PER_LANE], float &m, float &l, bool store,
+static __device__ void own_key(int64_t p, const float (&kn)[PER_LANE], const float (&vn)[PER_LANE],
+                               const float (&qr)[PER_LANE], float (&acc)[PER_LANE], float &m, float &l, bool store,
                                const gpu_kv_layer &kv, float *kbase, float *vbase) {
     const int lane = threadIdx.x & 31;
-    warp_rms_rope<PER_LANE>(vn, nullptr, false, 0, 0, r.eps);
-    warp_rms_rope<PER_LANE>(kn, &kc, r.inv_freq != nullptr, r.n_pairs, (int)p, r.eps);
     float s = 0;
 #pragma unroll
     for (int i = 0; i < PER_LANE; i++) s += qr[i] * kn[i];
@@ -234,8 +265,8 @@ static __global__ void __launch_bounds__(ATTN_WARPS * 32)
     for (int i = 0; i < PER_LANE; i++) { qr[i] = qh[i * 32 + lane]; acc[i] = 0; }
     float m = -INFINITY, l = 0;
     if constexpr (ROPE) {
-        warp_rms_rope<PER_LANE>(qr, &qc, r.inv_freq != nullptr, r.n_pairs, (int)p, r.eps);
-        if (own_warp) own_key<PER_LANE>(r, kc, p, kn, vn, qr, acc, m, l, head % group == 0, kv, kbase, vbase);
+        norm_rope_qkv<PER_LANE>(qr, kn, vn, own_warp, qc, kc, r.inv_freq != nullptr, r.n_pairs, (int)p, r.eps);
+        if (own_warp) own_key<PER_LANE>(p, kn, vn, qr, acc, m, l, head % group == 0, kv, kbase, vbase);
     }
     for (; key <= kend; key += 2 * ATTN_WARPS) {
         const bool two = key + ATTN_WARPS <= kend;

@@ -280,14 +280,18 @@ static dim3 gemv_plan(gemv_args *a, int nt) {
 
 /* ROUTE (the router's product): then the block that finishes last picks
  * each token's experts from the logits the others wrote, one launch less
- * than a separate top-k kernel, and leaves the counter at zero. */
-#define ROUTE_WARPS 2 /* warps of that block that pick experts, one token each at a time */
+ * than a separate top-k kernel, and leaves the counter at zero. The
+ * per-expert scales are weights: every block has them in shared memory
+ * before it waits, so the last one's choice needs no DRAM round trip. */
 template <int DT, int NT, int MODE, int ROUTE>
 static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(gemv_args a) {
+    __shared__ float scale[ROUTE ? TOPK_MAX_EXPERTS : 1];
+    if (ROUTE)
+        for (int e = threadIdx.x; e < a.row_end[0]; e += blockDim.x) scale[e] = __ldg(a.route.expert_scale + e);
     gemv_body<DT, NT, MODE>(a);
     if (!ROUTE) return;
     __shared__ int last;
-    __shared__ float logits[ROUTE_WARPS][TOPK_MAX_EXPERTS];
+    __shared__ topk_smem sm;
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -297,10 +301,8 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(gemv_args 
     __syncthreads();
     if (!last) return;
     __threadfence();
-    const int warp = threadIdx.x >> 5;
     const gpu_route &r = a.route;
-    for (int t = warp; t < a.n && warp < ROUTE_WARPS; t += ROUTE_WARPS)
-        moe_topk_token(a.y[0], t, (int)a.row_end[0], r.K, r.expert_scale, r.experts, r.weights, logits[warp]);
+    for (int t = 0; t < a.n; t++) moe_topk_block(a.y[0], t, (int)a.row_end[0], r.K, scale, r.experts, r.weights, sm);
 }
 
 /* Rows a warp for this launch (1: gemv_body), for one token whose rows

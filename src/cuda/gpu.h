@@ -188,17 +188,24 @@ static __device__ __forceinline__ void gpu_pdl_wait() {
 }
 
 template <typename... KArgs, typename... Args>
-static inline void gpu_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t st, Args... args) {
+static inline void gpu_launch_smem(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+                                   Args... args) {
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr[0].val.programmaticStreamSerializationAllowed = 1;
     cfg.gridDim = grid;
     cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
     cfg.stream = st;
     cfg.attrs = attr;
     cfg.numAttrs = 1;
     cudaLaunchKernelEx(&cfg, kernel, (KArgs)args...);
+}
+
+template <typename... KArgs, typename... Args>
+static inline void gpu_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t st, Args... args) {
+    gpu_launch_smem(kernel, grid, block, 0, st, args...);
 }
 
 static __device__ __forceinline__ float gelu_tanh(float x) {

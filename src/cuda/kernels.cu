@@ -94,21 +94,47 @@ template <int CHAIN_VALUES> static __device__ float chain_rms(const float *v, in
     return s[0];
 }
 
+#define CHAIN_WEIGHTS (3 + GPU_CHAIN_OUTS) /* n1, n2, post, out[k].w */
+
+static __device__ __forceinline__ const float *chain_weight(const gpu_row_chain &ch, int v) {
+    return v == 0 ? ch.n1 : v == 1 ? ch.n2 : v == 2 ? ch.post : v - 3 < ch.n_out ? ch.out[v - 3].w : NULL;
+}
+
 /* ROWS: the experts' outputs are found through ch.moe_rows (a prompt's, in
- * expert order); a separate instantiation, so decode's keeps its registers. */
-template <int CHAIN_VALUES, bool ROWS>
+ * expert order); a separate instantiation, so decode's keeps its registers.
+ * STAGE (decode): each thread copies its values of the norm weights into
+ * shared memory before the wait (they are weights): read after it, they were
+ * DRAM round trips between the chain's reductions (an L1 prefetch did not
+ * keep them; registers are full). Without STAGE, many rows share an SM and
+ * the weights come from L2. */
+template <int CHAIN_VALUES, bool ROWS, bool STAGE>
 static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *h, gpu_row_chain ch, int dim, float eps) {
     const int64_t r = blockIdx.x;
-    /* The norm weights do not depend on the kernel before: they are on their
-     * way into this SM's L1 while it finishes, instead of each costing a
-     * memory round trip between two reductions (a decode chain is latency). */
-    const int lines = (dim + 31) / 32;
-    for (int j = threadIdx.x; j < (3 + GPU_CHAIN_OUTS) * lines; j += blockDim.x) {
-        const int v = j / lines;
-        const float *w = v == 0 ? ch.n1 : v == 1 ? ch.n2 : v == 2 ? ch.post : v - 3 >= ch.n_out ? NULL
-                       : v == 3 ? ch.out[0].w : v == 4 ? ch.out[1].w : ch.out[2].w;
-        if (w) asm volatile("prefetch.global.L1 [%0];" ::"l"(w + (j % lines) * 32));
+    extern __shared__ float staged[]; /* [slot][j][thread] */
+    int slot[CHAIN_WEIGHTS], n_staged = 0;
+#pragma unroll
+    for (int v = 0; v < CHAIN_WEIGHTS; v++) slot[v] = chain_weight(ch, v) ? n_staged++ : -1;
+    if (STAGE) {
+#pragma unroll
+        for (int v = 0; v < CHAIN_WEIGHTS; v++) {
+            const float *w = chain_weight(ch, v);
+            if (!w) continue;
+#pragma unroll
+            for (int j = 0; j < CHAIN_VALUES; j++) {
+                const int i = threadIdx.x + j * blockDim.x;
+                staged[(slot[v] * CHAIN_VALUES + j) * blockDim.x + threadIdx.x] = i < dim ? __ldg(w + i) : 0.0f;
+            }
+        }
     }
+    /* the residual row was written a few kernels back and may have left L2
+     * since (a prefetch is safe whatever runs before this kernel) */
+    for (int i = threadIdx.x * 32; i < dim; i += blockDim.x * 32)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(h + r * dim + i));
+    /* weight v's value j of this thread (i = threadIdx.x + j·blockDim.x < dim) */
+    auto weight = [&](int v, int j) {
+        return STAGE ? staged[(slot[v] * CHAIN_VALUES + j) * blockDim.x + threadIdx.x]
+                     : chain_weight(ch, v)[threadIdx.x + j * blockDim.x];
+    };
     gpu_pdl_wait();
     float hv[CHAIN_VALUES], ov[CHAIN_VALUES];
 #pragma unroll
@@ -153,7 +179,7 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
 #pragma unroll
         for (int j = 0; j < CHAIN_VALUES; j++) {
             int i = threadIdx.x + j * blockDim.x;
-            if (i < dim) ov[j] = ov[j] * so * ch.n1[i] + ev[j] * se * ch.n2[i];
+            if (i < dim) ov[j] = ov[j] * so * weight(0, j) + ev[j] * se * weight(1, j);
         }
     }
     if (ch.o) { /* the residual add */
@@ -162,7 +188,7 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
         for (int j = 0; j < CHAIN_VALUES; j++) {
             int i = threadIdx.x + j * blockDim.x;
             if (i >= dim) continue;
-            float v = hv[j] + ov[j] * s * ch.post[i];
+            float v = hv[j] + ov[j] * s * weight(2, j);
             hv[j] = ch.scale == 1.0f ? v : v * ch.scale;
             h[r * dim + i] = hv[j];
         }
@@ -177,7 +203,7 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
         for (int j = 0; j < CHAIN_VALUES; j++) {
             int i = threadIdx.x + j * blockDim.x;
             if (i >= dim) continue;
-            float v = (o.w ? hv[j] * s * o.w[i] : hv[j] * s) * o.extra;
+            float v = (o.w ? hv[j] * s * weight(3 + k, j) : hv[j] * s) * o.extra;
             if (o.out_bf16) o.out_bf16[r * dim + i] = __float2bfloat16_rn(v);
             else o.out[r * o.stride + i] = v;
         }
@@ -186,14 +212,37 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
 
 int gpu_row_chain_fits(int dim) { return dim > 0 && dim <= CHAIN_THREADS * CHAIN_MAX_VALUES; }
 
-template <bool ROWS>
+/* Staging bytes for a decode chain: its weights' values (at most 6 · 6 · 1024
+ * floats, 144 KB, for the 31B's rows), so the kernel may ask for that much. */
+template <int V, bool ROWS, bool STAGE>
+static void chain_kernel_launch(cudaStream_t st, float *h, const gpu_row_chain *ch, int rows, int threads, int dim,
+                                float eps) {
+    size_t smem = 0;
+    if (STAGE) {
+        static int opted = 0;
+        if (!opted) {
+            cudaFuncSetAttribute(row_chain_kernel<V, ROWS, STAGE>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)(sizeof(float) * CHAIN_WEIGHTS * V * CHAIN_THREADS));
+            opted = 1;
+        }
+        int n = (ch->n1 != NULL) + (ch->n2 != NULL) + (ch->post != NULL);
+        for (int k = 0; k < ch->n_out; k++) n += ch->out[k].w != NULL;
+        smem = sizeof(float) * (size_t)n * V * threads;
+    }
+    gpu_launch_smem(row_chain_kernel<V, ROWS, STAGE>, rows, threads, smem, st, h, *ch, dim, eps);
+}
+
+template <bool ROWS, bool STAGE>
 static void chain_launch(cudaStream_t st, float *h, const gpu_row_chain *ch, int rows, int threads, int values, int dim,
                          float eps) {
-    if (values <= 2) gpu_launch(row_chain_kernel<2, ROWS>, rows, threads, st, h, *ch, dim, eps);
-    else if (values == 3) gpu_launch(row_chain_kernel<3, ROWS>, rows, threads, st, h, *ch, dim, eps);
-    else if (values == 4) gpu_launch(row_chain_kernel<4, ROWS>, rows, threads, st, h, *ch, dim, eps);
-    else gpu_launch(row_chain_kernel<CHAIN_MAX_VALUES, ROWS>, rows, threads, st, h, *ch, dim, eps);
+    if (values <= 2) chain_kernel_launch<2, ROWS, STAGE>(st, h, ch, rows, threads, dim, eps);
+    else if (values == 3) chain_kernel_launch<3, ROWS, STAGE>(st, h, ch, rows, threads, dim, eps);
+    else if (values == 4) chain_kernel_launch<4, ROWS, STAGE>(st, h, ch, rows, threads, dim, eps);
+    else chain_kernel_launch<CHAIN_MAX_VALUES, ROWS, STAGE>(st, h, ch, rows, threads, dim, eps);
 }
+
+/* Rows up to which the weights are staged (one block each). */
+#define CHAIN_STAGE_ROWS 8
 
 void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int rows, int dim, float eps) {
     if (rows <= 0) return;
@@ -201,8 +250,9 @@ void gpu_row_chain_run(cudaStream_t st, float *h, const gpu_row_chain *ch, int r
      * as many values per thread as the row needs: fewer registers, no spills */
     int threads = dim >= CHAIN_THREADS ? CHAIN_THREADS : (dim + 31) / 32 * 32;
     int values = (dim + threads - 1) / threads;
-    if (ch->moe_rows) chain_launch<true>(st, h, ch, rows, threads, values, dim, eps);
-    else chain_launch<false>(st, h, ch, rows, threads, values, dim, eps);
+    if (ch->moe_rows) chain_launch<true, false>(st, h, ch, rows, threads, values, dim, eps);
+    else if (rows <= CHAIN_STAGE_ROWS) chain_launch<false, true>(st, h, ch, rows, threads, values, dim, eps);
+    else chain_launch<false, false>(st, h, ch, rows, threads, values, dim, eps);
 }
 
 /* Rotate-half RoPE of one head held in v (hd floats), pairs (i, i + hd/2). */

@@ -9,19 +9,18 @@
 
 #include <math.h>
 
-/* One warp per token (moe_topk.cuh). */
-#define TOPK_WARPS 4
-static __global__ void topk_kernel(const float *logits, int n, int E, int K, const float *expert_scale, int *experts,
+/* One block per token (moe_topk.cuh). */
+#define TOPK_THREADS 128
+static __global__ void topk_kernel(const float *logits, int E, int K, const float *expert_scale, int *experts,
                                    float *weights) {
-    __shared__ float sz[TOPK_WARPS][TOPK_MAX_EXPERTS];
-    int t = blockIdx.x * TOPK_WARPS + threadIdx.x / 32;
+    __shared__ topk_smem sm;
     gpu_pdl_wait();
-    if (t < n) moe_topk_token(logits, t, E, K, expert_scale, experts, weights, sz[threadIdx.x / 32]);
+    moe_topk_block(logits, blockIdx.x, E, K, expert_scale, experts, weights, sm);
 }
 
 void gpu_moe_topk(cudaStream_t st, const float *logits, int n, int E, int K, const float *expert_scale, int *experts,
                   float *weights) {
-    gpu_launch(topk_kernel, (n + TOPK_WARPS - 1) / TOPK_WARPS, TOPK_WARPS * 32, st, logits, n, E, K, expert_scale, experts, weights);
+    if (n > 0) gpu_launch(topk_kernel, n, TOPK_THREADS, st, logits, E, K, expert_scale, experts, weights);
 }
 
 static __global__ void gather_rows_kernel(float *dst, const float *src, const int *idx, int dim) {
