@@ -102,11 +102,14 @@ static __device__ __forceinline__ const float *chain_weight(const gpu_row_chain 
 
 /* ROWS: the experts' outputs are found through ch.moe_rows (a prompt's, in
  * expert order); a separate instantiation, so decode's keeps its registers.
- * STAGE (decode): each thread copies its values of the norm weights into
- * shared memory before the wait (they are weights): read after it, they were
- * DRAM round trips between the chain's reductions (an L1 prefetch did not
- * keep them; registers are full). Without STAGE, many rows share an SM and
- * the weights come from L2. */
+ * STAGE (decode): each thread starts asynchronous copies of its values of
+ * the norm weights into shared memory before the wait (they are weights):
+ * read after it, they were DRAM round trips between the chain's reductions
+ * (an L1 prefetch did not keep them; registers are full). Asynchronous, so a
+ * chain scheduled only as its predecessor ends (the MoE join, after the
+ * experts' down product's second wave) has them in flight beside its row's
+ * loads instead of before them. Without STAGE, many rows share an SM and the
+ * weights come from L2. */
 template <int CHAIN_VALUES, bool ROWS, bool STAGE>
 static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *h, gpu_row_chain ch, int dim, float eps) {
     const int64_t r = blockIdx.x;
@@ -122,7 +125,10 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
 #pragma unroll
             for (int j = 0; j < CHAIN_VALUES; j++) {
                 const int i = threadIdx.x + j * blockDim.x;
-                staged[(slot[v] * CHAIN_VALUES + j) * blockDim.x + threadIdx.x] = i < dim ? __ldg(w + i) : 0.0f;
+                const float *to = &staged[(slot[v] * CHAIN_VALUES + j) * blockDim.x + threadIdx.x];
+                if (i < dim)
+                    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"((unsigned)__cvta_generic_to_shared(to)),
+                                 "l"(w + i) : "memory");
             }
         }
     }
@@ -130,7 +136,11 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
      * since (a prefetch is safe whatever runs before this kernel) */
     for (int i = threadIdx.x * 32; i < dim; i += blockDim.x * 32)
         asm volatile("prefetch.global.L2 [%0];" ::"l"(h + r * dim + i));
-    /* weight v's value j of this thread (i = threadIdx.x + j·blockDim.x < dim) */
+    /* weight v's value j of this thread (i = threadIdx.x + j·blockDim.x < dim), after
+     * staged_wait(): each thread reads only what it copied, so its own wait suffices */
+    auto staged_wait = [] {
+        if (STAGE) asm volatile("cp.async.wait_all;" ::: "memory");
+    };
     auto weight = [&](int v, int j) {
         return STAGE ? staged[(slot[v] * CHAIN_VALUES + j) * blockDim.x + threadIdx.x]
                      : chain_weight(ch, v)[threadIdx.x + j * blockDim.x];
@@ -176,6 +186,7 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
         }
         block_rms<2>(ss, sc, dim, eps);
         const float so = sc[0], se = sc[1];
+        staged_wait();
 #pragma unroll
         for (int j = 0; j < CHAIN_VALUES; j++) {
             int i = threadIdx.x + j * blockDim.x;
@@ -184,6 +195,7 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
     }
     if (ch.o) { /* the residual add */
         float s = chain_rms<CHAIN_VALUES>(ov, dim, eps);
+        staged_wait();
 #pragma unroll
         for (int j = 0; j < CHAIN_VALUES; j++) {
             int i = threadIdx.x + j * blockDim.x;
@@ -193,6 +205,7 @@ static __global__ void __launch_bounds__(CHAIN_THREADS) row_chain_kernel(float *
             h[r * dim + i] = hv[j];
         }
     }
+    staged_wait(); /* (no copy is left in flight at the exit) */
     if (!ch.n_out) return;
     float s = chain_rms<CHAIN_VALUES>(hv, dim, eps);
 #pragma unroll /* constant indices: the parameter struct is not copied to local memory */
