@@ -96,7 +96,8 @@ template <int CHAIN_VALUES> static __device__ float chain_rms(const float *v, in
 
 #define CHAIN_WEIGHTS (3 + GPU_CHAIN_OUTS) /* n1, n2, post, out[k].w */
 
-static __device__ __forceinline__ const float *chain_weight(const gpu_row_chain &ch, int v) {
+/* Weight v of a chain (NULL: absent); the kernel and its launch count them alike. */
+static __host__ __device__ __forceinline__ const float *chain_weight(const gpu_row_chain &ch, int v) {
     return v == 0 ? ch.n1 : v == 1 ? ch.n2 : v == 2 ? ch.post : v - 3 < ch.n_out ? ch.out[v - 3].w : NULL;
 }
 
@@ -238,8 +239,8 @@ static void chain_kernel_launch(cudaStream_t st, float *h, const gpu_row_chain *
                                  (int)(sizeof(float) * CHAIN_WEIGHTS * V * CHAIN_THREADS));
             opted = 1;
         }
-        int n = (ch->n1 != NULL) + (ch->n2 != NULL) + (ch->post != NULL);
-        for (int k = 0; k < ch->n_out; k++) n += ch->out[k].w != NULL;
+        int n = 0;
+        for (int v = 0; v < CHAIN_WEIGHTS; v++) n += chain_weight(*ch, v) != NULL;
         smem = sizeof(float) * (size_t)n * V * threads;
     }
     gpu_launch_smem(row_chain_kernel<V, ROWS, STAGE>, rows, threads, smem, st, h, *ch, dim, eps);
