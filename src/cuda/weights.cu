@@ -250,8 +250,10 @@ static const void *plain_layout(const g4_tensor *t, void **tmp, g4_error *err) {
         g4_fail(err, "out of memory unpacking %s for the GPU", t->name);
         return NULL;
     }
-    int64_t count = t->ndim == 3 ? t->shape[0] : 1;
-    g4_x16_unrepack(t->dtype, t->data, *tmp, count * t->shape[t->ndim - 2], t->shape[t->ndim - 1]);
+    int64_t count = t->ndim == 3 ? t->shape[0] : 1, rows = t->shape[t->ndim - 2], cols = t->shape[t->ndim - 1];
+    size_t matrix_bytes = (size_t)rows * g4_dtype_row_bytes(t->dtype, cols);
+    for (int64_t i = 0; i < count; i++) /* each matrix of a stacked tensor is repacked on its own */
+        g4_x16_unrepack(t->dtype, (const char *)t->data + i * matrix_bytes, (char *)*tmp + i * matrix_bytes, rows, cols);
     return *tmp;
 }
 

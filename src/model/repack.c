@@ -21,14 +21,17 @@ static void release_pages(const void *p, size_t n) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-/* A slice of a matrix's 16-row groups, repacked by one thread. */
+/* Rows [first, first + rows) of a matrix, repacked by one thread: first is
+ * a multiple of 64 and the slice ends at one or at the matrix's end, so it
+ * is a repacked matrix of its own (ops/qdot_x16.h). */
 typedef struct {
     g4_dtype type;
     const char *src;
     char *dst;
     int64_t rows, cols;
-    size_t group_bytes;
 } repack_slice;
+
+enum { QUAD_ROWS = 4 * G4_X16_ROWS };
 
 static void *repack_slice_main(void *p) {
     const repack_slice *r = p;
@@ -38,27 +41,25 @@ static void *repack_slice_main(void *p) {
      * share that too. Harmless where unsupported. */
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = (uintptr_t)r->dst & ~(page - 1);
-    uintptr_t hi = (uintptr_t)r->dst + (uintptr_t)(r->rows / G4_X16_ROWS) * r->group_bytes;
+    uintptr_t hi = (uintptr_t)r->dst + (uintptr_t)r->rows * g4_dtype_row_bytes(r->type, r->cols);
     madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
     g4_x16_repack(r->type, r->src, r->dst, r->rows, r->cols);
     return NULL;
 }
 
-/* Stacked experts [E, rows, cols] are E·rows rows of whole groups, so every
- * matrix splits into slices of groups, one per CPU. */
+/* A slice of a matrix, split among the CPUs at multiples of 64 rows. */
 static void repack_parallel(g4_dtype type, const void *src, void *dst, int64_t rows, int64_t cols) {
     enum { MAX_THREADS = 16 };
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int64_t groups = rows / G4_X16_ROWS, n = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : cpus;
-    if (n > groups) n = groups;
-    size_t group_bytes = G4_X16_ROWS * g4_dtype_row_bytes(type, cols);
+    int64_t quads = (rows + QUAD_ROWS - 1) / QUAD_ROWS, n = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : cpus;
+    if (n > quads) n = quads;
+    size_t row_bytes = g4_dtype_row_bytes(type, cols);
     repack_slice slice[MAX_THREADS];
     pthread_t thread[MAX_THREADS];
     int started[MAX_THREADS] = {0};
     for (int64_t i = 0; i < n; i++) {
-        int64_t g0 = groups * i / n, g1 = groups * (i + 1) / n;
-        slice[i] = (repack_slice){type, (const char *)src + g0 * group_bytes, (char *)dst + g0 * group_bytes,
-                                  (g1 - g0) * G4_X16_ROWS, cols, group_bytes};
+        int64_t r0 = quads * i / n * QUAD_ROWS, r1 = i + 1 == n ? rows : quads * (i + 1) / n * QUAD_ROWS;
+        slice[i] = (repack_slice){type, (const char *)src + r0 * row_bytes, (char *)dst + r0 * row_bytes, r1 - r0, cols};
         if (i > 0) started[i] = pthread_create(&thread[i], NULL, repack_slice_main, &slice[i]) == 0;
     }
     for (int64_t i = 0; i < n; i++)
@@ -79,20 +80,23 @@ static int repack_one(g4_weights *w, g4_tensor *t, g4_error *err) {
     if (!dst) return g4_fail(err, "out of memory repacking %s (%zu bytes)", t->name, t->nbytes);
     uintptr_t page_mask = ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
     madvise((void *)((uintptr_t)dst & page_mask), bytes, MADV_HUGEPAGE);
-    /* The source in slices of whole groups, each slice's mapped pages
-     * released when done: resident memory never holds a whole tensor twice
-     * (the LM head alone is 226 MB at E2B Q4_0). */
-    int64_t matrices = t->ndim == 3 ? t->shape[0] : 1, groups = matrices * rows / G4_X16_ROWS;
-    size_t group_bytes = G4_X16_ROWS * g4_dtype_row_bytes(t->dtype, cols);
-    int64_t per_slice = (int64_t)((32u << 20) / group_bytes) + 1;
-    for (int64_t g0 = 0; g0 < groups; g0 += per_slice) {
-        int64_t n = groups - g0 < per_slice ? groups - g0 : per_slice;
-        const char *src = (const char *)t->data + g0 * group_bytes;
-        madvise((void *)((uintptr_t)src & page_mask), (size_t)n * group_bytes + ((uintptr_t)src & ~page_mask),
-                MADV_POPULATE_READ); /* one call, not a fault per page */
-        repack_parallel(t->dtype, src, (char *)dst + g0 * group_bytes, n * G4_X16_ROWS, cols);
-        release_pages(src, (size_t)n * group_bytes);
-    }
+    /* Each matrix (an expert of a stacked tensor) on its own, in slices of
+     * about 32 MB, each slice's mapped pages released when done: resident
+     * memory never holds a whole tensor twice (the LM head alone is 226 MB
+     * at E2B Q4_0). */
+    int64_t matrices = t->ndim == 3 ? t->shape[0] : 1;
+    size_t row_bytes = g4_dtype_row_bytes(t->dtype, cols);
+    int64_t per_slice = ((int64_t)((32u << 20) / (QUAD_ROWS * row_bytes)) + 1) * QUAD_ROWS;
+    for (int64_t m = 0; m < matrices; m++)
+        for (int64_t r0 = 0; r0 < rows; r0 += per_slice) {
+            int64_t n = rows - r0 < per_slice ? rows - r0 : per_slice;
+            size_t at = (size_t)(m * rows + r0) * row_bytes;
+            const char *src = (const char *)t->data + at;
+            madvise((void *)((uintptr_t)src & page_mask), (size_t)n * row_bytes + ((uintptr_t)src & ~page_mask),
+                    MADV_POPULATE_READ); /* one call, not a fault per page */
+            repack_parallel(t->dtype, src, (char *)dst + at, n, cols);
+            release_pages(src, (size_t)n * row_bytes);
+        }
     owned[w->n_repacked++] = dst;
     t->data = dst;
     t->repacked = 1;

@@ -167,7 +167,7 @@ float g4_dot_row(const g4_tensor *W, int64_t row, const float *x) {
     if (W->repacked) { /* not on any hot path: the loader repacks only full matrix products */
         float *w = malloc(sizeof(float) * (size_t)in), s = 0;
         if (!w) return 0;
-        g4_x16_row_to_f32(W->dtype, W->data, row, in, w);
+        g4_x16_row_to_f32(W->dtype, W->data, W->shape[W->ndim - 2], in, row, w);
         s = g4_dot_f32(w, x, in);
         free(w);
         return s;
@@ -184,7 +184,7 @@ float g4_dot_row(const g4_tensor *W, int64_t row, const float *x) {
 void g4_row_to_f32(const g4_tensor *W, int64_t row, float *out) {
     int64_t in = W->shape[W->ndim - 1];
     if (W->repacked) {
-        g4_x16_row_to_f32(W->dtype, W->data, row, in, out);
+        g4_x16_row_to_f32(W->dtype, W->data, W->shape[W->ndim - 2], in, row, out);
         return;
     }
     const void *p = (const char *)W->data + (size_t)row * g4_dtype_row_bytes(W->dtype, in);
@@ -260,9 +260,7 @@ static void x16_matmul_groups(void *p, int begin, int end, int thread) {
     (void)thread;
     const matmul_job *j = p;
     int64_t in = j->W->shape[1], out = j->W->shape[0];
-    size_t group_bytes = G4_X16_ROWS * g4_dtype_row_bytes(j->W->dtype, in);
-    g4_x16_matmul_groups(j->W->dtype, (const char *)j->W->data + (size_t)begin * group_bytes, end - begin, in, j->xq,
-                         j->n, j->y + (int64_t)begin * G4_X16_ROWS, out);
+    g4_x16_matmul(j->W->dtype, j->W->data, out, in, begin, end, j->xq, j->n, j->y + (int64_t)begin * G4_X16_ROWS, out);
 }
 
 /* x's n rows of `in` (a multiple of 32) as 8-bit blocks in the pool's
@@ -273,11 +271,10 @@ static const g4_block_q8a *quantized_input(g4_threadpool *pool, const float *x, 
     return xq;
 }
 
-/* Groups of 16 rows taken by the threads a few at a time (four, the one-token
- * kernel's unit, or an eighth of a thread's share if more), not half each. */
+/* Groups of 16 rows taken by the threads in whole quads (ops/qdot_x16.h),
+ * not half each. */
 static void run_groups(g4_threadpool *pool, int groups, g4_range_fn fn, void *job) {
-    int grain = groups / (8 * g4_threadpool_size(pool)) / 4 * 4;
-    g4_parallel_for_shared(pool, groups, grain > 4 ? grain : 4, fn, job);
+    g4_parallel_for_shared(pool, groups, 4, fn, job);
 }
 
 /* Several repacked matrices: item i is group i of their groups laid end to end. */

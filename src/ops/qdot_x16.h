@@ -9,18 +9,26 @@
  * scales of a block are one 256-bit load. The bytes are the same, only their
  * order changes.
  *
- * A group of 16 rows of n columns (nb = n / 32 blocks) is stored as
- *   codes:  nb blocks × CB bytes, block b as chunks of 64 bytes where bytes
- *           4j .. 4j+3 of chunk k are row j's qs[4k .. 4k+3]
+ * A group of 16 rows of n columns (nb = n / 32 blocks) has, per block b,
+ *   codes:  CB bytes, as chunks of 64 bytes where bytes 4j .. 4j+3 of chunk
+ *           k are row j's qs[4k .. 4k+3]
  *           (Q4_0: 4 chunks, CB = 256; low nibbles hold elements 4k..4k+3,
  *            high nibbles 16+4k..16+4k+3, as in the GGML block;
  *            Q8_0: 8 chunks, CB = 512)
- *   scales: nb × 16 f16, block b's scales of rows 0..15
- * and groups follow one another, so rows r0 .. r0+15 (r0 a multiple of 16)
- * sit where the plain layout has them, and a slice of whole groups (one
- * expert, the up half of a fused gate/up matrix) is still a plain offset.
- * Q4_K and Q6_K groups (columns a multiple of 256) follow the same rules
- * with super-blocks of 256 columns in place of blocks: qdot_x16_k.h. */
+ *   scales: the 16 rows' f16 scales (32 bytes).
+ * Consecutive groups take turns by block, as many as the type's one-token
+ * kernel multiplies at once (Q4_0: four, 64 rows; Q8_0: two): block b of
+ * such a turn is its groups' codes, then their sets of scales, so a decode
+ * pass over them reads one sequential stream (one thread, E4B-shaped
+ * matrices from DRAM: Q4_0 +43%, Q8_0 +27% over a stream per group,
+ * docs/benchmarks.md). A matrix is turns from its first row; the last one
+ * may have fewer groups, taking turns in the same way. A turn sits where
+ * the plain layout has its rows, so a slice of rows starting at a multiple
+ * of 64 (one expert of a stacked tensor) is still a plain offset and,
+ * ending at a multiple of 64 or the matrix's end, is itself a repacked
+ * matrix. Q4_K and Q6_K groups (columns a multiple of 256) are built the
+ * same way with super-blocks of 256 columns in place of blocks, but whole
+ * groups follow one another: qdot_x16_k.h. */
 #ifndef G4_OPS_QDOT_X16_H
 #define G4_OPS_QDOT_X16_H
 
@@ -43,12 +51,13 @@ void g4_x16_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t
  * e.g. the GPU upload). */
 void g4_x16_unrepack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols);
 
-/* Row `row` of a repacked matrix, dequantised. */
-void g4_x16_row_to_f32(g4_dtype t, const void *data, int64_t row, int64_t cols, float *out);
+/* Row `row` of a repacked [rows, cols] matrix, dequantised. */
+void g4_x16_row_to_f32(g4_dtype t, const void *data, int64_t rows, int64_t cols, int64_t row, float *out);
 
-/* y[i·y_stride + 16·g + j] = dot(row j of group g, token i's activations
- * x[i·nb ..]) for n_groups consecutive groups and n tokens. */
-void g4_x16_matmul_groups(g4_dtype t, const void *groups, int n_groups, int64_t cols, const g4_block_q8a *x, int n,
-                          float *y, int64_t y_stride);
+/* y[i·y_stride + 16·(g − g0) + j] = dot(row j of group g, token i's
+ * activations x[i·nb ..]) for the groups g0 <= g < g1 of a repacked [rows,
+ * cols] matrix and n tokens. */
+void g4_x16_matmul(g4_dtype t, const void *matrix, int64_t rows, int64_t cols, int64_t g0, int64_t g1,
+                   const g4_block_q8a *x, int n, float *y, int64_t y_stride);
 
 #endif

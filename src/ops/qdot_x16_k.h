@@ -6,7 +6,12 @@
  * broadcast activation word advances 16 dot products, and a sub-block's 16
  * scales are one short load. A group of 16 rows of n columns is n / 256
  * super-blocks of 16 · 144 (Q4_K) or 16 · 210 (Q6_K) bytes, one after
- * another, so the group keeps the plain layout's size and offset. A "chunk"
+ * another, so the group keeps the plain layout's size and offset. Groups do
+ * not take turns as Q4_0's do (qdot_x16.h): this kernel reads each
+ * sub-block's codes and then the super-block's scales, back and forth, and
+ * with two groups' super-blocks side by side the hardware prefetchers lost
+ * track (one thread, E4B-shaped Q4_K: 9.3-10.0 GB/s against 12.9-13.3 as two
+ * streams, whatever the software prefetch distance). A "chunk"
  * is 64 bytes whose bytes 4j .. 4j+3 belong to row j (one register: four
  * codes of each row). f16 scales keep their bits; the 6-bit Q4_K scales and
  * mins are re-split so that a sub-block's 16 values unpack with a few
@@ -40,26 +45,43 @@
 
 int g4_x16k_is_k(g4_dtype t); /* Q4_K or Q6_K */
 
+/* As g4_x16_repack, g4_x16_unrepack and g4_x16_row_to_f32 (qdot_x16.h). */
 void g4_x16k_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols);
 void g4_x16k_unrepack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_t cols);
-void g4_x16k_row_to_f32(g4_dtype t, const void *data, int64_t row, int64_t cols, float *out);
+void g4_x16k_row_to_f32(g4_dtype t, const void *data, int64_t rows, int64_t cols, int64_t row, float *out);
 
-/* One group's product with n tokens; nb = cols / 32 activation blocks per
- * token. */
-typedef void (*g4_x16_group_fn)(const uint8_t *group, int64_t group_bytes, int64_t nb, const g4_block_q8a *x,
-                                float *y, int64_t y_stride);
+/* How many groups take turns by block in type t's layout (qdot_x16.h): the
+ * groups of its widest one-token kernel (4 for Q4_0, 2 for Q8_0), or 1 (the
+ * K-quants: each group whole, one after another). */
+int g4_x16_turn_groups(g4_dtype t);
+
+/* Where a run of consecutive groups of one turn lies: group
+ * g's block b starts at codes + g·group_step + b·block_step, and (Q4_0,
+ * Q8_0) its 16 f16 scales at scales + 32·g + b·block_step; the K-quants
+ * keep theirs inside the super-block (scales is NULL). */
+typedef struct {
+    const uint8_t *codes, *scales;
+    int64_t group_step, block_step;
+} g4_x16_span;
+
+/* Group g of a matrix of `groups` groups (of 16 rows, `cols` columns). */
+g4_x16_span g4_x16_span_of(g4_dtype t, const void *matrix, int64_t groups, int64_t cols, int64_t g);
+
+/* The product of the span's first group (or two, or four) with n tokens;
+ * nb = cols / 32 activation blocks per token. */
+typedef void (*g4_x16_group_fn)(const g4_x16_span *s, int64_t nb, const g4_block_q8a *x, float *y, int64_t y_stride);
 
 /* The 512-bit kernels of a type: one group by 8, 4 or 1 tokens, and two
- * (or, where it pays, four: NULL otherwise) consecutive groups by one token
- * (decode: more streams from memory in flight). */
+ * (or, where it pays, four: NULL otherwise) consecutive groups of one turn
+ * by one token (decode: more rows per pass over the activations). */
 typedef struct g4_x16_kernels {
     g4_x16_group_fn tokens8, tokens4, token1, pair_token1, quad_token1;
 } g4_x16_kernels;
 
 const g4_x16_kernels *g4_x16k_kernels(g4_dtype t);
 
-/* The scalar reference, one group by n tokens. */
-void g4_x16k_group_scalar(g4_dtype t, const void *group, int64_t cols, const g4_block_q8a *x, int n, float *y,
+/* The scalar reference, the span's first group by n tokens. */
+void g4_x16k_group_scalar(g4_dtype t, const g4_x16_span *s, int64_t cols, const g4_block_q8a *x, int n, float *y,
                           int64_t y_stride);
 
 #endif

@@ -39,8 +39,17 @@ typedef struct {
 static void run_chunk(g4_threadpool *p, int index) {
     long n = p->n_items, t = p->n_threads;
     if (p->grain > 0) {
-        for (int b; (b = atomic_fetch_add(&p->next, p->grain)) < n;) p->fn(p->ctx, b, b + p->grain < n ? b + p->grain : (int)n, index);
-        return;
+        /* Chunks shrink as the work runs out (a share of what is left, in
+         * whole grains): large ones while there is plenty, small ones at the
+         * end, so no thread waits long for another's last chunk. */
+        for (int b = atomic_load(&p->next);;) {
+            if (b >= n) return;
+            long size = (n - b) / (2 * t) / p->grain * p->grain;
+            if (size < p->grain) size = p->grain;
+            if (!atomic_compare_exchange_weak(&p->next, &b, (int)(b + size))) continue; /* b reloaded */
+            p->fn(p->ctx, b, b + size < n ? (int)(b + size) : (int)n, index);
+            b = atomic_load(&p->next);
+        }
     }
     int begin = (int)(n * index / t), end = (int)(n * (index + 1) / t);
     if (begin < end) p->fn(p->ctx, begin, end, index);

@@ -26,9 +26,10 @@ void *g4_threadpool_scratch(g4_threadpool *pool, size_t bytes);
  * are done. A NULL pool runs inline. */
 void g4_parallel_for(g4_threadpool *pool, int n, g4_range_fn fn, void *ctx);
 
-/* The same, but every thread takes `grain` items at a time until none are
- * left: a thread that runs slower (a busy core, a contended memory channel)
- * takes fewer instead of keeping the others waiting. */
+/* The same, but every thread takes a chunk at a time until none are left: a
+ * thread that runs slower (a busy core, a contended memory channel) takes
+ * fewer instead of keeping the others waiting. Chunks are whole multiples of
+ * `grain` items (the last one excepted), a fraction of what is left. */
 void g4_parallel_for_shared(g4_threadpool *pool, int n, int grain, g4_range_fn fn, void *ctx);
 
 #endif

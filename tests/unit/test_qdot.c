@@ -23,6 +23,7 @@ static void test_repacked(void) {
     const int64_t n = 1568;
     float *wf = malloc(sizeof(float) * n), *deq = malloc(sizeof(float) * n), *deq2 = malloc(sizeof(float) * n);
     float *x = malloc(sizeof(float) * n * n_tok), *y = malloc(sizeof(float) * rows * n_tok);
+    float *part = malloc(sizeof(float) * 80 * n_tok);
     g4_block_q8a *xq = malloc(sizeof *xq * (size_t)(n / 32) * n_tok);
     for (int64_t i = 0; i < n * n_tok; i++) x[i] = frand();
     for (int t = 0; t < n_tok; t++) g4_quantize_activations(x + t * n, xq + t * (n / 32), n);
@@ -41,14 +42,28 @@ static void test_repacked(void) {
         free(plain);
         for (int r = 0; r < rows; r++) {
             g4_dequantize_row(t, w + (size_t)r * rb, deq, n);
-            g4_x16_row_to_f32(t, packed, r, n, deq2);
+            g4_x16_row_to_f32(t, packed, rows, n, r, deq2);
             CHECK(memcmp(deq, deq2, sizeof(float) * n) == 0, "%s repacked row %d differs", g4_dtype_name(t), r);
         }
         for (int v = 0; v <= 3; v += 3) {
             if (g4_qdot_set_variant(v) != 0) continue;
             /* 1 token (four groups, then two, then one at a time) and 13 (the 8-, 4- and 1-token paths) */
-            g4_x16_matmul_groups(t, packed, rows / 16, n, xq, 1, y, rows);
-            g4_x16_matmul_groups(t, packed, rows / 16, n, xq + n / 32, n_tok - 1, y + rows, rows);
+            g4_x16_matmul(t, packed, rows, n, 0, rows / 16, xq, 1, y, rows);
+            g4_x16_matmul(t, packed, rows, n, 0, rows / 16, xq + n / 32, n_tok - 1, y + rows, rows);
+            /* groups 1..5 alone: a range that starts inside the first quad
+             * and ends inside the second, for 1 and 13 tokens */
+            for (int tokens = 1; tokens <= 13; tokens += 12) {
+                g4_x16_matmul(t, packed, rows, n, 1, 6, xq, tokens, part, 80);
+                int keep = g4_qdot_variant();
+                g4_qdot_set_variant(0);
+                for (int tok = 0; tok < tokens; tok++)
+                    for (int r = 16; r < 96; r++) {
+                        float ref = g4_qdot(t, w + (size_t)r * rb, xq + tok * (n / 32), n), got = part[tok * 80 + r - 16];
+                        CHECK(fabsf(got - ref) <= 1e-5f * (fabsf(ref) + 1), "%s variant %d groups 1-5, token %d row %d: %.7g vs %.7g",
+                              g4_dtype_name(t), v, tok, r, got, ref);
+                    }
+                g4_qdot_set_variant(keep);
+            }
             g4_qdot_set_variant(0);
             for (int tok = 0; tok < n_tok; tok++)
                 for (int r = 0; r < rows; r++) {
@@ -60,7 +75,7 @@ static void test_repacked(void) {
         free(w);
         free(packed);
     }
-    free(wf); free(deq); free(deq2); free(x); free(y); free(xq);
+    free(wf); free(deq); free(deq2); free(x); free(y); free(part); free(xq);
 }
 
 /* Repacked Q4_K/Q6_K. Half the rows come from the quantisers, half are
@@ -105,7 +120,7 @@ static void test_repacked_k(void) {
             CHECK(memcmp(plain, w, rb * rows) == 0, "%s: unrepack does not restore the original bytes", g4_dtype_name(t));
             for (int r = 0; r < rows; r++) {
                 g4_dequantize_row(t, w + (size_t)r * rb, deq, n);
-                g4_x16_row_to_f32(t, packed, r, n, deq2);
+                g4_x16_row_to_f32(t, packed, rows, n, r, deq2);
                 CHECK(memcmp(deq, deq2, sizeof(float) * n) == 0, "%s repacked row %d differs", g4_dtype_name(t), r);
             }
             /* the reference against the exact dot: its float roundings are
@@ -113,7 +128,7 @@ static void test_repacked_k(void) {
              * per term, each at most 2^-24 of the terms' magnitudes, which
              * mag sums (Q4_K: scale and min parts of every weight apart) */
             double worst = 0;
-            g4_x16_matmul_groups(t, packed, rows / 16, n, xq, n_tok, ref, rows);
+            g4_x16_matmul(t, packed, rows, n, 0, rows / 16, xq, n_tok, ref, rows);
             for (int r = 0; r < rows; r++) {
                 unsigned char *row = w + (size_t)r * rb;
                 g4_dequantize_row(t, row, deq, n);
@@ -146,7 +161,7 @@ static void test_repacked_k(void) {
                         /* tokens from the end, so 13 starts off the first */
                         const g4_block_q8a *xs = xq + (n_tok - nt) * nb;
                         for (int i = 0; i < rows * n_tok; i++) got[i] = NAN;
-                        g4_x16_matmul_groups(t, packed, ng, n, xs, nt, got, rows);
+                        g4_x16_matmul(t, packed, rows, n, 0, ng, xs, nt, got, rows);
                         for (int tok = 0; tok < nt; tok++)
                             for (int r = 0; r < 16 * ng; r++) {
                                 float a = got[tok * rows + r], b = ref[(n_tok - nt + tok) * rows + r];
@@ -154,6 +169,17 @@ static void test_repacked_k(void) {
                                       g4_dtype_name(t), ng, nt, tok, r, a, b);
                             }
                     }
+                for (int nt = 1; nt <= 13; nt += 12) { /* groups 1..3: a range that starts after the first group */
+                    const g4_block_q8a *xs = xq + (n_tok - nt) * nb;
+                    for (int i = 0; i < rows * n_tok; i++) got[i] = NAN;
+                    g4_x16_matmul(t, packed, rows, n, 1, 4, xs, nt, got, rows);
+                    for (int tok = 0; tok < nt; tok++)
+                        for (int r = 16; r < 64; r++) {
+                            float a = got[tok * rows + r - 16], b = ref[(n_tok - nt + tok) * rows + r];
+                            CHECK(memcmp(&a, &b, sizeof a) == 0, "%s 512-bit, groups 1-3, %d tokens: token %d row %d: %.9g vs %.9g",
+                                  g4_dtype_name(t), nt, tok, r, a, b);
+                        }
+                }
                 g4_qdot_set_variant(0);
             }
             free(w); free(packed); free(plain);
