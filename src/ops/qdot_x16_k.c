@@ -203,10 +203,10 @@ void g4_x16k_group_scalar(g4_dtype t, const g4_x16_span *s, int64_t cols, const 
 
 /* ---- AVX-512 VNNI ---- */
 
-/* Bytes ahead to prefetch (as for Q4_0: decode streams every weight once). */
-#ifndef PREFETCH
+/* Bytes ahead to prefetch: decode streams every weight once, and this
+ * kernel's work per byte keeps too few loads in flight for the hardware
+ * prefetchers alone (unlike Q4_0's). Distances of 1-8 KB measured alike. */
 #define PREFETCH 2048
-#endif
 
 #define VNNI512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
 #define KERNEL static inline __attribute__((target(VNNI512), always_inline))
@@ -217,10 +217,12 @@ KERNEL __m512i bcast(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-/* The cache lines of [p, p + bytes). */
+/* The cache lines of [p, p + bytes), into L2 only: one thread, E4B-shaped
+ * matrices from DRAM, Q4_K 12.4 -> 14.6 GB/s and Q6_K 9.3 -> 12.5 against
+ * prefetching into L1 (whose few miss buffers the loads need). */
 KERNEL void prefetch(const uint8_t *p, int bytes) {
 #pragma GCC unroll 8
-    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T1);
 }
 
 KERNEL __m512 halves(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
