@@ -23,7 +23,7 @@
 
 /* Byte offsets inside a repacked super-block of 16 rows. */
 enum {
-    Q4K_D = 2048, Q4K_DMIN = 2080, Q4K_SC = 2112, Q4K_MH = 2240, Q4K_BYTES = 2304,
+    Q4K_D = 0, Q4K_DMIN = 32, Q4K_SC = 64, Q4K_MH = 192, Q4K_QS = 256, Q4K_BYTES = 2304,
     Q6K_QH = 2048, Q6K_SC = 3072, Q6K_D = 3328, Q6K_BYTES = 3360,
 };
 _Static_assert(Q4K_BYTES == G4_X16_ROWS * sizeof(g4_block_q4_K), "Q4_K super-block size");
@@ -65,7 +65,7 @@ static void get_codes(const uint8_t *chunks, int j, uint8_t *bytes, int n) {
 static void q4_K_put(uint8_t *sb, int j, const g4_block_q4_K *blk) {
     uint8_t sc[8], m[8];
     q4_K_unpack_scales(blk->scales, sc, m);
-    put_codes(sb, j, blk->qs, 32);
+    put_codes(sb + Q4K_QS, j, blk->qs, 32);
     memcpy(sb + Q4K_D + 2 * j, &blk->d, 2);
     memcpy(sb + Q4K_DMIN + 2 * j, &blk->dmin, 2);
     for (int s = 0; s < 8; s++) sb[Q4K_SC + 16 * s + j] = (uint8_t)(sc[s] | (m[s] & 3) << 6);
@@ -74,7 +74,7 @@ static void q4_K_put(uint8_t *sb, int j, const g4_block_q4_K *blk) {
 
 static void q4_K_get(const uint8_t *sb, int j, g4_block_q4_K *blk) {
     uint8_t sc[8], m[8];
-    get_codes(sb, j, blk->qs, 32);
+    get_codes(sb + Q4K_QS, j, blk->qs, 32);
     memcpy(&blk->d, sb + Q4K_D + 2 * j, 2);
     memcpy(&blk->dmin, sb + Q4K_DMIN + 2 * j, 2);
     for (int s = 0; s < 8; s++) {
@@ -203,9 +203,11 @@ void g4_x16k_group_scalar(g4_dtype t, const g4_x16_span *s, int64_t cols, const 
 
 /* ---- AVX-512 VNNI ---- */
 
-/* Bytes ahead to prefetch: decode streams every weight once, and this
- * kernel's work per byte keeps too few loads in flight for the hardware
- * prefetchers alone (unlike Q4_0's). Distances of 1-8 KB measured alike. */
+/* Bytes ahead that the Q6_K kernel prefetches: it reads two regions of a
+ * super-block (ql, qh) side by side, which the hardware prefetchers alone
+ * follow worse (one thread from DRAM: 9.3-9.7 GB/s without, 11.5-12.9 with;
+ * 1-8 KB measured alike). The Q4_K kernel, reading front to back, goes
+ * faster without. */
 #define PREFETCH 2048
 
 #define VNNI512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
@@ -218,8 +220,8 @@ KERNEL __m512i bcast(const int8_t *p) {
 }
 
 /* The cache lines of [p, p + bytes), into L2 only: one thread, E4B-shaped
- * matrices from DRAM, Q4_K 12.4 -> 14.6 GB/s and Q6_K 9.3 -> 12.5 against
- * prefetching into L1 (whose few miss buffers the loads need). */
+ * matrices from DRAM, Q6_K 9.2 -> 12.5 GB/s against prefetching into L1
+ * (whose few miss buffers the loads need). */
 KERNEL void prefetch(const uint8_t *p, int bytes) {
 #pragma GCC unroll 8
     for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T1);
@@ -254,9 +256,8 @@ KERNEL void q4_K_vnni(const g4_x16_span *w, int64_t nb, const g4_block_q8a *x, f
         for (int s = 0; s < 8; s++)
 #pragma GCC unroll 2
             for (int g = 0; g < G; g++) {
-                prefetch(blk[g] + PREFETCH + s * (Q4K_BYTES / 8), Q4K_BYTES / 8 + 64);
                 __m512i c[8]; /* c[k]: codes 4k..4k+3 of sub-block s of every row */
-                const uint8_t *p = blk[g] + 512 * (s / 2);
+                const uint8_t *p = blk[g] + Q4K_QS + 512 * (s / 2);
 #pragma GCC unroll 8
                 for (int k = 0; k < 8; k++) {
                     __m512i v = _mm512_loadu_si512(p + 64 * k);

@@ -7,25 +7,27 @@
  * scales are one short load. A group of 16 rows of n columns is n / 256
  * super-blocks of 16 · 144 (Q4_K) or 16 · 210 (Q6_K) bytes, one after
  * another, so the group keeps the plain layout's size and offset. Groups do
- * not take turns as Q4_0's do (qdot_x16.h): this kernel reads each
- * sub-block's codes and then the super-block's scales, back and forth, and
- * with two groups' super-blocks side by side the hardware prefetchers lost
- * track (one thread, E4B-shaped Q4_K: 9.3-10.0 GB/s against 12.9-13.3 as two
- * streams, whatever the software prefetch distance). A "chunk"
+ * not take turns as Q4_0's do (qdot_x16.h): with two groups' super-blocks
+ * side by side the kernel's reads went back and forth between them and the
+ * hardware prefetchers lost track (one thread, E4B-shaped Q4_K: 9.3-10.0
+ * GB/s against 12.9-13.3 as two streams). A Q4_K super-block puts its
+ * scales first, so the kernel reads it front to back, one stream per group
+ * that the hardware prefetchers follow (18.8-19.9 GB/s, without software
+ * prefetch; 14.4-15.1 with the scales last and prefetch into L2). A "chunk"
  * is 64 bytes whose bytes 4j .. 4j+3 belong to row j (one register: four
  * codes of each row). f16 scales keep their bits; the 6-bit Q4_K scales and
  * mins are re-split so that a sub-block's 16 values unpack with a few
  * instructions (GGML packs them per row in a 12-byte puzzle).
  *
  * Q4_K super-block, 2304 bytes:
- *   codes  @0     32 chunks; chunk 8r + k, lane j = row j's qs[32r + 4k ..
+ *   d      @0     16 f16, rows 0..15
+ *   dmin   @32    16 f16
+ *   sc     @64    8 × 16 bytes; sub-block s, row j: scale | (min & 3) << 6
+ *   mh     @192   4 × 16 bytes; pair p, row j: min of sub-block 2p >> 2
+ *                 | (min of sub-block 2p + 1 >> 2) << 4
+ *   codes  @256   32 chunks; chunk 8r + k, lane j = row j's qs[32r + 4k ..
  *                 32r + 4k + 3] (r < 4, k < 8): low nibbles are elements
  *                 4k .. 4k+3 of sub-block 2r, high nibbles those of 2r + 1
- *   d      @2048  16 f16, rows 0..15
- *   dmin   @2080  16 f16
- *   sc     @2112  8 × 16 bytes; sub-block s, row j: scale | (min & 3) << 6
- *   mh     @2240  4 × 16 bytes; pair p, row j: min of sub-block 2p >> 2
- *                 | (min of sub-block 2p + 1 >> 2) << 4
  * Q6_K super-block, 3360 bytes:
  *   ql     @0     32 chunks; chunk 8q + k, lane j = row j's ql[32q + 4k .. +3]
  *   qh     @2048  16 chunks; chunk 8h + k, lane j = row j's qh[32h + 4k .. +3]
