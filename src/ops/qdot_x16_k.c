@@ -24,10 +24,15 @@
 /* Byte offsets inside a repacked super-block of 16 rows. */
 enum {
     Q4K_D = 0, Q4K_DMIN = 32, Q4K_SC = 64, Q4K_MH = 192, Q4K_QS = 256, Q4K_BYTES = 2304,
-    Q6K_QH = 2048, Q6K_SC = 3072, Q6K_D = 3328, Q6K_BYTES = 3360,
+    Q6K_D = 0, Q6K_SC = 32, Q6K_HALF = 288, Q6K_BYTES = 3360,
 };
 _Static_assert(Q4K_BYTES == G4_X16_ROWS * sizeof(g4_block_q4_K), "Q4_K super-block size");
 _Static_assert(Q6K_BYTES == G4_X16_ROWS * sizeof(g4_block_q6_K), "Q6_K super-block size");
+
+/* Q6_K: the 8 chunks of ql block q (0..3) and of qh block h (0..1), in the
+ * order the kernel reads them (qdot_x16_k.h). */
+static int q6k_ql(int q) { return Q6K_HALF + 1536 * (q / 2) + 512 * (q % 2); }
+static int q6k_qh(int h) { return Q6K_HALF + 1536 * h + 1024; }
 
 int g4_x16k_is_k(g4_dtype t) { return t == G4_DTYPE_Q4_K || t == G4_DTYPE_Q6_K; }
 
@@ -86,15 +91,15 @@ static void q4_K_get(const uint8_t *sb, int j, g4_block_q4_K *blk) {
 }
 
 static void q6_K_put(uint8_t *sb, int j, const g4_block_q6_K *blk) {
-    put_codes(sb, j, blk->ql, 32);
-    put_codes(sb + Q6K_QH, j, blk->qh, 16);
+    for (int q = 0; q < 4; q++) put_codes(sb + q6k_ql(q), j, blk->ql + 32 * q, 8);
+    for (int h = 0; h < 2; h++) put_codes(sb + q6k_qh(h), j, blk->qh + 32 * h, 8);
     for (int s = 0; s < 16; s++) sb[Q6K_SC + 16 * s + j] = (uint8_t)blk->scales[s];
     memcpy(sb + Q6K_D + 2 * j, &blk->d, 2);
 }
 
 static void q6_K_get(const uint8_t *sb, int j, g4_block_q6_K *blk) {
-    get_codes(sb, j, blk->ql, 32);
-    get_codes(sb + Q6K_QH, j, blk->qh, 16);
+    for (int q = 0; q < 4; q++) get_codes(sb + q6k_ql(q), j, blk->ql + 32 * q, 8);
+    for (int h = 0; h < 2; h++) get_codes(sb + q6k_qh(h), j, blk->qh + 32 * h, 8);
     for (int s = 0; s < 16; s++) blk->scales[s] = (int8_t)sb[Q6K_SC + 16 * s + j];
     memcpy(&blk->d, sb + Q6K_D + 2 * j, 2);
 }
@@ -203,12 +208,11 @@ void g4_x16k_group_scalar(g4_dtype t, const g4_x16_span *s, int64_t cols, const 
 
 /* ---- AVX-512 VNNI ---- */
 
-/* Bytes ahead that the Q6_K kernel prefetches: it reads two regions of a
- * super-block (ql, qh) side by side, which the hardware prefetchers alone
- * follow worse (one thread from DRAM: 9.3-9.7 GB/s without, 11.5-12.9 with;
- * 1-8 KB measured alike). The Q4_K kernel, reading front to back, goes
- * faster without. */
-#define PREFETCH 2048
+/* No software prefetch: both super-blocks are laid out in the order their
+ * kernel reads them, so each group is one stream that the hardware
+ * prefetchers follow (one thread from DRAM, against the earlier layouts
+ * with prefetches: Q4_K 14.4-15.2 -> 18.8-19.9 GB/s, Q6_K 12.0-12.5 ->
+ * 13.8-14.1; docs/benchmarks.md). */
 
 #define VNNI512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
 #define KERNEL static inline __attribute__((target(VNNI512), always_inline))
@@ -217,14 +221,6 @@ KERNEL __m512i bcast(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
     return _mm512_set1_epi32(v);
-}
-
-/* The cache lines of [p, p + bytes), into L2 only: one thread, E4B-shaped
- * matrices from DRAM, Q6_K 9.2 -> 12.5 GB/s against prefetching into L1
- * (whose few miss buffers the loads need). */
-KERNEL void prefetch(const uint8_t *p, int bytes) {
-#pragma GCC unroll 8
-    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T1);
 }
 
 KERNEL __m512 halves(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
@@ -313,8 +309,7 @@ KERNEL void q6_K_vnni(const g4_x16_span *w, int64_t nb, const g4_block_q8a *x, f
 #pragma GCC unroll 2
             for (int g = 0; g < G; g++) {
                 const int h = b / 4, c = b % 4;
-                prefetch(blk[g] + PREFETCH + b * (Q6K_BYTES / 8), Q6K_BYTES / 8 + 64);
-                const uint8_t *ql = blk[g] + 512 * (2 * h + c % 2), *qh = blk[g] + Q6K_QH + 512 * h;
+                const uint8_t *ql = blk[g] + q6k_ql(2 * h + c % 2), *qh = blk[g] + q6k_qh(h);
                 __m512i q[8];
 #pragma GCC unroll 8
                 for (int k = 0; k < 8; k++) {

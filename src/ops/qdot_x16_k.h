@@ -10,10 +10,9 @@
  * not take turns as Q4_0's do (qdot_x16.h): with two groups' super-blocks
  * side by side the kernel's reads went back and forth between them and the
  * hardware prefetchers lost track (one thread, E4B-shaped Q4_K: 9.3-10.0
- * GB/s against 12.9-13.3 as two streams). A Q4_K super-block puts its
- * scales first, so the kernel reads it front to back, one stream per group
- * that the hardware prefetchers follow (18.8-19.9 GB/s, without software
- * prefetch; 14.4-15.1 with the scales last and prefetch into L2). A "chunk"
+ * GB/s against 12.9-13.3 as two streams). Both super-blocks are laid out
+ * in the order the kernels read them, scales first, so each group is one
+ * front-to-back stream that the hardware prefetchers follow. A "chunk"
  * is 64 bytes whose bytes 4j .. 4j+3 belong to row j (one register: four
  * codes of each row). f16 scales keep their bits; the 6-bit Q4_K scales and
  * mins are re-split so that a sub-block's 16 values unpack with a few
@@ -28,11 +27,13 @@
  *   codes  @256   32 chunks; chunk 8r + k, lane j = row j's qs[32r + 4k ..
  *                 32r + 4k + 3] (r < 4, k < 8): low nibbles are elements
  *                 4k .. 4k+3 of sub-block 2r, high nibbles those of 2r + 1
- * Q6_K super-block, 3360 bytes:
- *   ql     @0     32 chunks; chunk 8q + k, lane j = row j's ql[32q + 4k .. +3]
- *   qh     @2048  16 chunks; chunk 8h + k, lane j = row j's qh[32h + 4k .. +3]
- *   sc     @3072  16 × 16 int8; sub-block s, row j
- *   d      @3328  16 f16
+ * Q6_K super-block, 3360 bytes, in the order its kernel reads them:
+ *   d      @0     16 f16
+ *   sc     @32    16 × 16 int8; sub-block s, row j
+ *   then for h = 0, 1, at 288 + 1536h:
+ *   ql     +0     16 chunks: ql blocks q = 2h, 2h + 1; chunk 8q + k of ql,
+ *                 lane j = row j's ql[32q + 4k .. +3]
+ *   qh     +1024  8 chunks: chunk 8h + k of qh, lane j = row j's qh[32h + 4k .. +3]
  *   so element 4k + e of 32-element block b = 4h + c (c < 4) has its low
  *   four bits in byte e of its lane of ql chunk 8(2h + c % 2) + k (low
  *   nibble for c < 2, high for c >= 2) and its top two at bits 2c, 2c + 1 of
