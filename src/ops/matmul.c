@@ -271,8 +271,8 @@ static const g4_block_q8a *quantized_input(g4_threadpool *pool, const float *x, 
     return xq;
 }
 
-/* Groups of 16 rows taken by the threads in whole quads (ops/qdot_x16.h),
- * not half each. */
+/* Groups of 16 rows taken by the threads four at a time (whole turns of
+ * every type's layout, ops/qdot_x16.h), in shrinking chunks, not half each. */
 static void run_groups(g4_threadpool *pool, int groups, g4_range_fn fn, void *job) {
     g4_parallel_for_shared(pool, groups, 4, fn, job);
 }
