@@ -138,8 +138,8 @@ static inline __m512i __attribute__((target(VNNI512), always_inline)) bcast(cons
  * over them; per token, group and block: eight VNNI dot products (each lane
  * one row, four codes at a time), an integer correction of the code offset,
  * one conversion and one FMA with the 16 rows' scales times the token's
- * scale. Decode (T = 1) takes two groups at once: two independent streams
- * from memory and the activation broadcasts shared. */
+ * scale. Decode (T = 1) takes two groups of a turn at once (Q8_0's whole
+ * turn), the activation broadcasts shared. */
 static inline void __attribute__((target(VNNI512), always_inline))
 matmul_vnni(g4_dtype t, const g4_x16_span *s, int64_t nb, const g4_block_q8a *x, float *y, int64_t y_stride,
             const int G, const int T) {
@@ -203,10 +203,10 @@ matmul_vnni(g4_dtype t, const g4_x16_span *s, int64_t nb, const g4_block_q8a *x,
         for (int i = 0; i < T; i++) _mm512_storeu_ps(y + g * G4_X16_ROWS + (int64_t)i * y_stride, acc[g * T + i]);
 }
 
-/* Q4_0 decode over a whole quad (64 rows) per pass: the activations
- * broadcast once for four groups (E2B Q4_0 decode +12-20% over pairs,
- * docs/benchmarks.md; Q8_0, with twice the lines a block, gained nothing
- * measurable). Too few registers to hold four groups' unpacked codes, so
+/* Q4_0 decode over a whole quad (64 rows) per pass, the activations
+ * broadcast once for four groups (with the earlier layout, a stream per
+ * group, E2B Q4_0 decode +12-20% over pairs, docs/benchmarks.md; Q8_0 gained
+ * nothing measurable). Too few registers to hold four groups' unpacked codes, so
  * each group's are unpacked as its dot products use them: the same sums in
  * the same order as matmul_vnni. */
 static void __attribute__((target(VNNI512))) q4_0_x64_t1(const g4_x16_span *s, int64_t nb, const g4_block_q8a *x,
