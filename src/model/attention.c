@@ -31,10 +31,9 @@ static void input_norm(const g4_model *m, int l, g4_state *s, int n) {
 static void project(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n, int with_q) {
     const g4_layer_config *lc = &m->cfg.layer[l];
     const g4_layer_weights *lw = &m->w.layer[l];
-    const g4_tensor *w[3] = {&lw->q_proj, &lw->k_proj, &lw->v_proj};
-    float *y[3] = {s->q, s->k, s->v};
+    g4_product p[3] = {{&lw->q_proj, s->x, n, s->q}, {&lw->k_proj, s->x, n, s->k}, {&lw->v_proj, s->x, n, s->v}};
     int k = lc->k_eq_v ? 2 : 3;
-    g4_matmul_multi(pool, w + !with_q, k - !with_q, s->x, n, y + !with_q);
+    g4_matmul_batch(pool, p + !with_q, k - !with_q);
     if (lc->k_eq_v) memcpy(s->v, s->k, sizeof(float) * (size_t)n * lc->n_kv_heads * lc->head_dim); /* V = raw K, before k_norm and RoPE */
 }
 

@@ -15,9 +15,8 @@ void g4_ffn_block(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, in
 
     /* MLP(x) = W_down( gelu(W_gate x) ⊙ (W_up x) ) */
     for (int t = 0; t < n; t++) g4_rmsnorm(s->x + (int64_t)t * D, s->h + (int64_t)t * D, lw->pre_ffn_norm, D, c->rms_eps);
-    const g4_tensor *gate_up[2] = {&lw->gate_proj, &lw->up_proj};
-    float *out[2] = {s->gate, s->up};
-    g4_matmul_multi(pool, gate_up, 2, s->x, n, out);
+    g4_product gate_up[2] = {{&lw->gate_proj, s->x, n, s->gate}, {&lw->up_proj, s->x, n, s->up}};
+    g4_matmul_batch(pool, gate_up, 2);
     g4_gelu_gate(s->gate, s->gate, s->up, n * I);
     g4_matmul(pool, &lw->down_proj, s->gate, n, s->o);
 

@@ -41,8 +41,10 @@ int g4_state_init(g4_state *s, const g4_config *c, int n_batch, int n_seq, int n
     s->k = alloc_floats(n * max_kv, &failed);
     s->v = alloc_floats(n * max_kv, &failed);
     s->attn = alloc_floats(n * q, &failed);
-    s->gate = alloc_floats(n * max_ffn, &failed);
-    s->up = alloc_floats(n * max_ffn, &failed);
+    s->moe_cap = n_batch > c->top_k_experts ? n_batch : c->top_k_experts;
+    int64_t rows = c->n_experts ? s->moe_cap : n;
+    s->gate = alloc_floats(rows * max_ffn, &failed);
+    s->up = alloc_floats(rows * max_ffn, &failed);
     s->attn_parts = alloc_floats(4 * (int64_t)n_threads * c->n_heads * (max_hd + 2), &failed);
     s->seq_new = calloc((size_t)n_seq, sizeof(int));
     s->kept_token = malloc(sizeof(int32_t) * (size_t)n);
@@ -56,12 +58,12 @@ int g4_state_init(g4_state *s, const g4_config *c, int n_batch, int n_seq, int n
     }
     if (c->n_experts) {
         s->moe_x = alloc_floats(n * D, &failed);
-        s->moe_in = alloc_floats(n * D, &failed);
+        s->moe_in = alloc_floats(rows * D, &failed);
         s->moe_out = alloc_floats(n * D, &failed);
         s->moe_weights = alloc_floats(n * K, &failed);
-        s->moe_row_weight = alloc_floats(n, &failed);
+        s->moe_row_weight = alloc_floats(rows, &failed);
         s->moe_experts = malloc(sizeof(int) * (size_t)(n * K));
-        s->moe_rows = malloc(sizeof(int) * (size_t)n);
+        s->moe_rows = malloc(sizeof(int) * (size_t)rows);
         if (!s->moe_experts || !s->moe_rows) failed = 1;
     }
     if (failed) { g4_state_free(s); return g4_fail(err, "out of memory allocating activations for a batch of %d", n_batch); }

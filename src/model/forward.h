@@ -34,14 +34,15 @@ typedef struct g4_state {
     float *q;        /* [n][Hq·hd_max] */
     float *k, *v;    /* [n][Hkv·hd_max] */
     float *attn;     /* [n][Hq·hd_max] */
-    float *gate, *up;/* [n][max(I, 2·Im)] */
+    float *gate, *up;/* [max(n, moe_cap)][max(I, 2·Im)] */
     float *moe_x;    /* [n][D] expert input (pre_feedforward_layernorm_2 of the residual) */
-    float *moe_in;   /* [n][D] rows gathered for one expert */
+    int moe_cap;     /* rows one wave of experts holds: max(n, K), so a token's K experts fit */
+    float *moe_in;   /* [moe_cap][D] rows gathered for a wave of experts */
     float *moe_out;  /* [n][D] */
     int *moe_experts;      /* [n][K] chosen experts per row */
     float *moe_weights;    /* [n][K] their weights */
-    int *moe_rows;         /* [n] rows routed to the expert at hand */
-    float *moe_row_weight; /* [n] */
+    int *moe_rows;         /* [moe_cap] the token of each row of moe_in */
+    float *moe_row_weight; /* [moe_cap] */
     float *ple;      /* [n][L·P] per-layer inputs */
     float *ple_gate; /* [n][P] */
     float *ple_row;  /* [L·P] one row of the per-layer token table */

@@ -54,13 +54,71 @@ void g4_moe_route(const g4_model *m, int l, float *logits, int *experts, float *
     for (int k = 0; k < K; k++) weights[k] = logits[experts[k]] / sum * lw->router_expert_scale[experts[k]];
 }
 
+/* Experts a wave: two products each when gate and up are apart. */
+#define G4_MOE_WAVE (G4_MATMUL_BATCH / 2)
+
+/* The experts of one wave: their rows are gathered end to end in s->moe_in
+ * (expert i's from row first[i]), so all their gate/up products run as one
+ * parallel job and all their down products as another. */
+typedef struct {
+    int expert[G4_MOE_WAVE];
+    int first[G4_MOE_WAVE + 1];
+    int k;
+} moe_wave;
+
+static void run_wave(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, const moe_wave *w) {
+    const g4_layer_weights *lw = &m->w.layer[l];
+    int D = m->cfg.hidden_size, Im = m->cfg.moe_dim, rows = w->first[w->k];
+    int fused = lw->experts_gate_up.data != NULL;
+    g4_tensor mats[2 * G4_MOE_WAVE];
+    g4_product p[2 * G4_MOE_WAVE];
+    int np = 0;
+    for (int i = 0; i < w->k; i++) {
+        int e = w->expert[i], r0 = w->first[i], nr = w->first[i + 1] - r0;
+        const float *x = s->moe_in + (int64_t)r0 * D;
+        if (fused) { /* [rows][2·Im]: gate, then up */
+            mats[np] = g4_tensor_index0(&lw->experts_gate_up, e);
+            p[np] = (g4_product){&mats[np], x, nr, s->gate + (int64_t)r0 * 2 * Im}, np++;
+        } else {
+            mats[np] = g4_tensor_index0(&lw->experts_gate, e);
+            p[np] = (g4_product){&mats[np], x, nr, s->gate + (int64_t)r0 * Im}, np++;
+            mats[np] = g4_tensor_index0(&lw->experts_up, e);
+            p[np] = (g4_product){&mats[np], x, nr, s->up + (int64_t)r0 * Im}, np++;
+        }
+    }
+    g4_matmul_batch(pool, p, np);
+
+    float *act; /* [rows][Im] gelu(gate) ⊙ up */
+    if (fused) {
+        for (int r = 0; r < rows; r++) {
+            float *gu = s->gate + (int64_t)r * 2 * Im;
+            g4_gelu_gate(s->up + (int64_t)r * Im, gu, gu + Im, Im);
+        }
+        act = s->up;
+    } else {
+        g4_gelu_gate(s->gate, s->gate, s->up, rows * Im);
+        act = s->gate;
+    }
+    for (int i = 0; i < w->k; i++) { /* the outputs replace the inputs, no longer needed */
+        int r0 = w->first[i];
+        mats[i] = g4_tensor_index0(&lw->experts_down, w->expert[i]);
+        p[i] = (g4_product){&mats[i], act + (int64_t)r0 * Im, w->first[i + 1] - r0, s->moe_in + (int64_t)r0 * D};
+    }
+    g4_matmul_batch(pool, p, w->k);
+
+    for (int r = 0; r < rows; r++) { /* experts in increasing index order, as the reference adds them */
+        float *out = s->moe_out + (int64_t)s->moe_rows[r] * D, *y = s->moe_in + (int64_t)r * D, wt = s->moe_row_weight[r];
+        for (int i = 0; i < D; i++) out[i] += wt * y[i];
+    }
+}
+
 /* Rows are grouped by expert so each chosen expert's matrices are read once
- * per batch; rows accumulate experts in increasing index order, as the
- * reference does. */
+ * per batch; experts go in waves of as many as s->moe_cap rows hold (a
+ * decode step's top-k fit in one). */
 void g4_moe(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n) {
     const g4_config *c = &m->cfg;
     const g4_layer_weights *lw = &m->w.layer[l];
-    int D = c->hidden_size, E = c->n_experts, K = c->top_k_experts, Im = c->moe_dim;
+    int D = c->hidden_size, E = c->n_experts, K = c->top_k_experts;
 
     /* s->gate is free until the experts run: it holds the router logits */
     router_logits(m, l, pool, s->h, n, s->moe_in, s->gate);
@@ -70,8 +128,16 @@ void g4_moe(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n) {
     }
     memset(s->moe_out, 0, sizeof(float) * (size_t)n * D);
 
+    moe_wave w = {.k = 0};
     for (int e = 0; e < E; e++) {
-        int rows = 0;
+        int count = 0;
+        for (int i = 0; i < n * K; i++) count += s->moe_experts[i] == e;
+        if (!count) continue; /* the other experts' weights are never touched */
+        if (w.k == G4_MOE_WAVE || w.first[w.k] + count > s->moe_cap) {
+            run_wave(m, l, s, pool, &w);
+            w.k = 0;
+        }
+        int rows = w.first[w.k];
         for (int t = 0; t < n; t++)
             for (int k = 0; k < K; k++)
                 if (s->moe_experts[(int64_t)t * K + k] == e) {
@@ -80,28 +146,8 @@ void g4_moe(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n) {
                     memcpy(s->moe_in + (int64_t)rows * D, s->moe_x + (int64_t)t * D, sizeof(float) * (size_t)D);
                     rows++;
                 }
-        if (!rows) continue; /* the other experts' weights are never touched */
-        float *act; /* [rows][Im] gelu(gate) ⊙ up */
-        if (lw->experts_gate_up.data) {
-            g4_tensor gate_up = g4_tensor_index0(&lw->experts_gate_up, e);
-            g4_matmul(pool, &gate_up, s->moe_in, rows, s->gate); /* [rows][2·Im]: gate, then up */
-            for (int r = 0; r < rows; r++) {
-                float *gu = s->gate + (int64_t)r * 2 * Im;
-                g4_gelu_gate(s->up + (int64_t)r * Im, gu, gu + Im, Im);
-            }
-            act = s->up;
-        } else {
-            g4_tensor gate = g4_tensor_index0(&lw->experts_gate, e), up = g4_tensor_index0(&lw->experts_up, e);
-            g4_matmul(pool, &gate, s->moe_in, rows, s->gate);
-            g4_matmul(pool, &up, s->moe_in, rows, s->up);
-            g4_gelu_gate(s->gate, s->gate, s->up, rows * Im);
-            act = s->gate;
-        }
-        g4_tensor down = g4_tensor_index0(&lw->experts_down, e);
-        g4_matmul(pool, &down, act, rows, s->moe_in);
-        for (int r = 0; r < rows; r++) {
-            float *out = s->moe_out + (int64_t)s->moe_rows[r] * D, *y = s->moe_in + (int64_t)r * D, w = s->moe_row_weight[r];
-            for (int i = 0; i < D; i++) out[i] += w * y[i];
-        }
+        w.expert[w.k++] = e;
+        w.first[w.k] = rows;
     }
+    if (w.k) run_wave(m, l, s, pool, &w);
 }

@@ -279,34 +279,50 @@ static void run_groups(g4_threadpool *pool, int groups, g4_range_fn fn, void *jo
 
 /* Several repacked matrices: item i is group i of their groups laid end to end. */
 typedef struct {
-    matmul_job mat[G4_MATMUL_MULTI];
-    int first[G4_MATMUL_MULTI + 1]; /* each matrix's first item */
+    matmul_job mat[G4_MATMUL_BATCH];
+    int first[G4_MATMUL_BATCH + 1]; /* each matrix's first item */
     int k;
-} multi_job;
+} batch_job;
 
-static void x16_multi_groups(void *p, int begin, int end, int thread) {
-    const multi_job *j = p;
+static void x16_batch_groups(void *p, int begin, int end, int thread) {
+    const batch_job *j = p;
     for (int i = 0; i < j->k; i++) {
         int b = begin > j->first[i] ? begin : j->first[i], e = end < j->first[i + 1] ? end : j->first[i + 1];
         if (b < e) x16_matmul_groups((void *)&j->mat[i], b - j->first[i], e - j->first[i], thread);
     }
 }
 
-void g4_matmul_multi(g4_threadpool *pool, const g4_tensor *const *W, int k, const float *x, int n, float *const *y) {
-    int64_t in = W[0]->shape[1];
-    int fused = k <= G4_MATMUL_MULTI && in % 32 == 0;
-    for (int i = 0; i < k; i++) fused &= W[i]->repacked && W[i]->dtype == W[0]->dtype && W[i]->shape[1] == in;
-    const g4_block_q8a *xq = fused ? quantized_input(pool, x, n, in) : NULL;
+/* The earlier product of p that reads the same input as p[i], or -1. */
+static int same_input(const g4_product *p, int i) {
+    for (int j = 0; j < i; j++)
+        if (p[j].x == p[i].x && p[j].n == p[i].n && p[j].W->shape[1] == p[i].W->shape[1]) return j;
+    return -1;
+}
+
+void g4_matmul_batch(g4_threadpool *pool, const g4_product *p, int k) {
+    int fused = k <= G4_MATMUL_BATCH;
+    size_t blocks = 0;
+    for (int i = 0; i < k && fused; i++) {
+        fused = p[i].W->repacked && p[i].W->shape[1] % 32 == 0;
+        if (same_input(p, i) < 0) blocks += (size_t)(p[i].W->shape[1] / 32) * (size_t)p[i].n;
+    }
+    g4_block_q8a *xq = fused && blocks ? g4_threadpool_scratch(pool, sizeof *xq * blocks) : NULL;
     if (!xq) {
-        for (int i = 0; i < k; i++) g4_matmul(pool, W[i], x, n, y[i]);
+        for (int i = 0; i < k; i++) g4_matmul(pool, p[i].W, p[i].x, p[i].n, p[i].y);
         return;
     }
-    multi_job job = {.k = k};
+    batch_job job = {.k = k};
     for (int i = 0; i < k; i++) {
-        job.mat[i] = (matmul_job){W[i], NULL, xq, y[i], n};
-        job.first[i + 1] = job.first[i] + (int)(W[i]->shape[0] / G4_X16_ROWS);
+        int64_t in = p[i].W->shape[1];
+        int j = same_input(p, i);
+        job.mat[i] = (matmul_job){p[i].W, NULL, j >= 0 ? job.mat[j].xq : xq, p[i].y, p[i].n};
+        if (j < 0) {
+            for (int t = 0; t < p[i].n; t++) g4_quantize_activations(p[i].x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
+            xq += (int64_t)p[i].n * (in / 32);
+        }
+        job.first[i + 1] = job.first[i] + (int)(p[i].W->shape[0] / G4_X16_ROWS);
     }
-    run_groups(pool, job.first[k], x16_multi_groups, &job);
+    run_groups(pool, job.first[k], x16_batch_groups, &job);
 }
 
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y) {

@@ -10,12 +10,20 @@
  * block type (those with an integer kernel go through src/ops/qdot.c). */
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y);
 
-/* y[i] = x · W[i]ᵀ for up to G4_MATMUL_MULTI matrices that read the same
- * activations (q/k/v, gate/up). Repacked matrices of one type share one
- * quantisation of x and one parallel job, so the threads meet once instead
- * of once a matrix; each y[i] is what g4_matmul gives. */
-#define G4_MATMUL_MULTI 3
-void g4_matmul_multi(g4_threadpool *pool, const g4_tensor *const *W, int k, const float *x, int n, float *const *y);
+/* One product of a batch: y = x · Wᵀ, x: [n][in], y: [n][out]. */
+typedef struct {
+    const g4_tensor *W;
+    const float *x;
+    int n;
+    float *y;
+} g4_product;
+
+/* The products p[0..k), k ≤ G4_MATMUL_BATCH: q/k/v, gate/up, the chosen
+ * experts' matrices. Repacked ones run as one parallel job, with one
+ * quantisation of each distinct input, so the threads meet once instead of
+ * once a matrix; each y is what g4_matmul gives. */
+#define G4_MATMUL_BATCH 16
+void g4_matmul_batch(g4_threadpool *pool, const g4_product *p, int k);
 
 /* Σ a[i]·b[i] over float32 vectors. */
 float g4_dot_f32(const float *a, const float *b, int64_t n);

@@ -75,59 +75,61 @@ static void test_matmul(void) {
     free(w); free(x); free(y); free(wb); free(wh);
 }
 
-/* Several repacked matrices that read one input (q/k/v, gate/up) as one
- * job: each output is bit for bit what g4_matmul gives that matrix alone,
- * for matrices of 3, 1 and 5 groups of 16 rows (two threads' ranges cross
- * the matrices' borders), at 1 and 3 tokens, Q4_0 and Q8_0; and a mixed set
- * (one matrix not repacked) takes the per-matrix path with the same result. */
-static void test_matmul_multi(void) {
-    const int in = 256, groups[3] = {3, 1, 5};
-    const g4_dtype types[] = {G4_DTYPE_Q4_0, G4_DTYPE_Q8_0};
-    float *x = malloc(sizeof(float) * 3 * in), *wf = malloc(sizeof(float) * in);
+/* A batch of repacked products as one job: each output is bit for bit what
+ * g4_matmul gives that product alone. Four types in one batch, matrices of
+ * 3, 1, 5 and 2 groups of 16 rows (two threads' ranges cross the matrices'
+ * borders), products 0, 1 and 3 sharing one input (one quantisation) and
+ * product 2 with its own input and token count, at 1 and 3 tokens; and a
+ * batch with one matrix not repacked takes the per-product path with the
+ * same result. */
+static void test_matmul_batch(void) {
+    enum { K = 4 };
+    const int in = 256, groups[K] = {3, 1, 5, 2};
+    const g4_dtype types[K] = {G4_DTYPE_Q4_0, G4_DTYPE_Q8_0, G4_DTYPE_Q4_K, G4_DTYPE_Q6_K};
+    float *x = malloc(sizeof(float) * 4 * in), *x2 = malloc(sizeof(float) * 4 * in), *wf = malloc(sizeof(float) * in);
     srand(5);
-    for (int i = 0; i < 3 * in; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
-    g4_threadpool *pool = g4_threadpool_new(2);
-    for (int k = 0; k < 2; k++) {
-        g4_dtype t = types[k];
-        size_t rb = g4_dtype_row_bytes(t, in);
-        g4_tensor W[3];
-        void *plain[3], *packed[3];
-        float *alone[3], *multi[3];
-        for (int i = 0; i < 3; i++) {
-            int rows = 16 * groups[i];
-            plain[i] = malloc(rb * rows);
-            packed[i] = malloc(rb * rows);
-            for (int r = 0; r < rows; r++) {
-                for (int c = 0; c < in; c++) wf[c] = (float)rand() / RAND_MAX - 0.5f;
-                g4_quantize_row(t, wf, (char *)plain[i] + (size_t)r * rb, in);
-            }
-            g4_x16_repack(t, plain[i], packed[i], rows, in);
-            W[i] = (g4_tensor){"w", t, 2, {rows, in}, (int64_t)rows * in, packed[i], rb * rows, 1};
-            alone[i] = malloc(sizeof(float) * 3 * rows);
-            multi[i] = malloc(sizeof(float) * 3 * rows);
-        }
-        const g4_tensor *ws[3] = {&W[0], &W[1], &W[2]};
-        for (int n = 1; n <= 3; n += 2) {
-            for (int i = 0; i < 3; i++) {
-                g4_matmul(pool, &W[i], x, n, alone[i]);
-                memset(multi[i], 0xff, sizeof(float) * n * W[i].shape[0]); /* NaN: a group left out shows */
-            }
-            g4_matmul_multi(pool, ws, 3, x, n, multi);
-            for (int i = 0; i < 3; i++)
-                CHECK(memcmp(alone[i], multi[i], sizeof(float) * n * W[i].shape[0]) == 0, "matmul_multi %s, %d tokens: matrix %d differs",
-                      g4_dtype_name(t), n, i);
-        }
-        W[1] = (g4_tensor){"w", t, 2, {16 * groups[1], in}, (int64_t)16 * groups[1] * in, plain[1], rb * 16 * groups[1], 0};
-        for (int i = 0; i < 3; i++) memset(multi[i], 0xff, sizeof(float) * W[i].shape[0]);
-        for (int i = 0; i < 3; i++) g4_matmul(pool, &W[i], x, 1, alone[i]);
-        g4_matmul_multi(pool, ws, 3, x, 1, multi);
-        for (int i = 0; i < 3; i++)
-            CHECK(memcmp(alone[i], multi[i], sizeof(float) * W[i].shape[0]) == 0, "matmul_multi %s mixed: matrix %d differs",
-                  g4_dtype_name(t), i);
-        for (int i = 0; i < 3; i++) { free(plain[i]); free(packed[i]); free(alone[i]); free(multi[i]); }
+    for (int i = 0; i < 4 * in; i++) {
+        x[i] = (float)rand() / RAND_MAX - 0.5f;
+        x2[i] = (float)rand() / RAND_MAX - 0.5f;
     }
+    g4_threadpool *pool = g4_threadpool_new(2);
+    g4_tensor W[K];
+    void *plain[K], *packed[K];
+    float *alone[K], *batch[K];
+    for (int i = 0; i < K; i++) {
+        int rows = 16 * groups[i];
+        size_t rb = g4_dtype_row_bytes(types[i], in);
+        plain[i] = malloc(rb * rows);
+        packed[i] = malloc(rb * rows);
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < in; c++) wf[c] = (float)rand() / RAND_MAX - 0.5f;
+            g4_quantize_row(types[i], wf, (char *)plain[i] + (size_t)r * rb, in);
+        }
+        g4_x16_repack(types[i], plain[i], packed[i], rows, in);
+        W[i] = (g4_tensor){"w", types[i], 2, {rows, in}, (int64_t)rows * in, packed[i], rb * rows, 1};
+        alone[i] = malloc(sizeof(float) * 4 * rows);
+        batch[i] = malloc(sizeof(float) * 4 * rows);
+    }
+    for (int pass = 0; pass < 3; pass++) {
+        int n = pass == 0 ? 1 : 3;
+        if (pass == 2) { /* matrix 1 not repacked: every product alone */
+            size_t rb = g4_dtype_row_bytes(types[1], in);
+            W[1] = (g4_tensor){"w", types[1], 2, {16 * groups[1], in}, (int64_t)16 * groups[1] * in, plain[1], rb * 16 * groups[1], 0};
+        }
+        g4_product p[K];
+        for (int i = 0; i < K; i++) {
+            p[i] = (g4_product){&W[i], i == 2 ? x2 : x, i == 2 ? n + 1 : n, batch[i]};
+            g4_matmul(pool, &W[i], p[i].x, p[i].n, alone[i]);
+            memset(batch[i], 0xff, sizeof(float) * p[i].n * W[i].shape[0]); /* NaN: a group left out shows */
+        }
+        g4_matmul_batch(pool, p, K);
+        for (int i = 0; i < K; i++)
+            CHECK(memcmp(alone[i], batch[i], sizeof(float) * p[i].n * W[i].shape[0]) == 0,
+                  "matmul_batch pass %d: product %d (%s) differs", pass, i, g4_dtype_name(types[i]));
+    }
+    for (int i = 0; i < K; i++) { free(plain[i]); free(packed[i]); free(alone[i]); free(batch[i]); }
     g4_threadpool_free(pool);
-    free(x); free(wf);
+    free(x); free(x2); free(wf);
 }
 
 static void test_sampler(void) {
@@ -307,7 +309,7 @@ int main(void) {
     test_activations();
     test_half_conversions();
     test_matmul();
-    test_matmul_multi();
+    test_matmul_batch();
     test_sampler();
     return check_exit("test_ops");
 }
