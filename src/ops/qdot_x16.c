@@ -259,8 +259,8 @@ static const g4_x16_kernels q4_0_kernels = {q4_0_x16_t8, q4_0_x16_t4, q4_0_x16_t
                             q8_0_kernels = {q8_0_x16_t8, q8_0_x16_t4, q8_0_x16_t1, q8_0_x32_t1, NULL};
 
 /* Groups [g0, g1), within one turn where groups take turns (qdot_x16.h):
- * four at once where the type has a kernel for it, then pairs, then one at
- * a time. */
+ * four at once, then pairs, where the type has kernels for them, then one
+ * at a time. */
 static void matmul_turn(const g4_x16_kernels *f, g4_dtype t, const void *matrix, int64_t groups, int64_t cols,
                         int64_t g0, int64_t g1, const g4_block_q8a *x, int n, float *y, int64_t y_stride) {
     int64_t nb = cols / 32, g = g0;
@@ -270,7 +270,7 @@ static void matmul_turn(const g4_x16_kernels *f, g4_dtype t, const void *matrix,
         f->quad_token1(&s, nb, x, y, y_stride);
         return;
     }
-    for (; n == 1 && g + 2 <= g1; g += 2) {
+    for (; n == 1 && f->pair_token1 && g + 2 <= g1; g += 2) {
         s = g4_x16_span_of(t, matrix, groups, cols, g);
         f->pair_token1(&s, nb, x, y + (g - g0) * G4_X16_ROWS, y_stride);
     }

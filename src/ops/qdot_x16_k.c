@@ -124,9 +124,9 @@ void g4_x16k_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_
         for (int j = 0; j < G4_X16_ROWS; j++) {
             const char *row = (const char *)src + (size_t)(g * G4_X16_ROWS + j) * row_bytes;
             for (int64_t sb = 0; sb < cols / G4_QK_K; sb++) {
-                uint8_t *p = (uint8_t *)s.codes + sb * s.block_step;
-                if (t == G4_DTYPE_Q4_K) q4_K_put(p, j, (const g4_block_q4_K *)row + sb);
-                else q6_K_put(p, j, (const g4_block_q6_K *)row + sb);
+            uint8_t *p = (uint8_t *)s.codes + sb * s.block_step;
+            if (t == G4_DTYPE_Q4_K) q4_K_put(p, j, (const g4_block_q4_K *)row + sb);
+            else q6_K_put(p, j, (const g4_block_q6_K *)row + sb);
             }
         }
     }
@@ -227,138 +227,119 @@ KERNEL __m512 halves(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si2
 KERNEL __m512i bytes_u32(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)); }
 KERNEL __m512i bytes_s32(const uint8_t *p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)); }
 
-/* G groups × T tokens (compile-time constants at each call), one sub-block
- * at a time: its 16 rows' codes, scale·d and min·dmin are unpacked once and
- * stay in registers while the tokens pass; per token and group, eight VNNI
- * dot products, then two multiply-adds (the scale term, the min term). */
+/* One group × T tokens (a compile-time constant at each call), one
+ * sub-block at a time: its 16 rows' codes, scale·d and min·dmin are unpacked
+ * once and stay in registers while the tokens pass; per token, eight VNNI
+ * dot products, then two multiply-adds (the scale term, the min term).
+ * Decode too takes one group at a time: two groups side by side are two
+ * streams, and one thread from DRAM moved less (Q4_K 19.5 GB/s against 27.6,
+ * Q6_K 14.3 against 19.1; docs/benchmarks.md). */
 KERNEL void q4_K_vnni(const g4_x16_span *w, int64_t nb, const g4_block_q8a *x, float *y,
-                      int64_t y_stride, const int G, const int T) {
+                      int64_t y_stride, const int T) {
     const __m512i low4 = _mm512_set1_epi8(15), low6 = _mm512_set1_epi32(63), min_top = _mm512_set1_epi32(0x3c);
     __m512 acc[8];
 #pragma GCC unroll 8
-    for (int i = 0; i < G * T; i++) acc[i] = _mm512_setzero_ps();
+    for (int i = 0; i < T; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < nb / 8; sb++) {
-        const uint8_t *blk[2];
-        __m512 d[2], dmin[2];
-#pragma GCC unroll 2
-        for (int g = 0; g < G; g++) {
-            /* block_step is the super-block's size (groups are whole), a constant
-             * here: with the run-time step this loop was 7% slower */
-            blk[g] = w->codes + g * w->group_step + sb * Q4K_BYTES;
-            d[g] = halves(blk[g] + Q4K_D);
-            dmin[g] = halves(blk[g] + Q4K_DMIN);
-        }
+        /* block_step is the super-block's size (groups are whole), a constant
+         * here: with the run-time step this loop was 7% slower */
+        const uint8_t *blk = w->codes + sb * Q4K_BYTES;
+        __m512 d = halves(blk + Q4K_D), dmin = halves(blk + Q4K_DMIN);
 #pragma GCC unroll 8
-        for (int s = 0; s < 8; s++)
-#pragma GCC unroll 2
-            for (int g = 0; g < G; g++) {
-                __m512i c[8]; /* c[k]: codes 4k..4k+3 of sub-block s of every row */
-                const uint8_t *p = blk[g] + Q4K_QS + 512 * (s / 2);
+        for (int s = 0; s < 8; s++) {
+            __m512i c[8]; /* c[k]: codes 4k..4k+3 of sub-block s of every row */
+            const uint8_t *p = blk + Q4K_QS + 512 * (s / 2);
 #pragma GCC unroll 8
-                for (int k = 0; k < 8; k++) {
-                    __m512i v = _mm512_loadu_si512(p + 64 * k);
-                    c[k] = _mm512_and_si512(s % 2 ? _mm512_srli_epi16(v, 4) : v, low4);
-                }
-                __m512i sc = bytes_u32(blk[g] + Q4K_SC + 16 * s), mh = bytes_u32(blk[g] + Q4K_MH + 16 * (s / 2));
-                mh = s % 2 ? _mm512_srli_epi32(mh, 2) : _mm512_slli_epi32(mh, 2); /* min bits 2-5 in place */
-                __m512i m = _mm512_ternarylogic_epi32(_mm512_srli_epi32(sc, 6), mh, min_top, 0xf8); /* a | (b & c) */
-                __m512 dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(sc, low6)), d[g]);
-                __m512 dm = _mm512_mul_ps(_mm512_cvtepi32_ps(m), dmin[g]);
-#pragma GCC unroll 8
-                for (int i = 0; i < T; i++) {
-                    const g4_block_q8a *xb = x + (int64_t)i * nb + 8 * sb + s;
-                    __m512i s0 = _mm512_setzero_si512(), s1 = s0; /* two chains */
-#pragma GCC unroll 4
-                    for (int k = 0; k < 4; k++) { /* activations four at a time, in every lane */
-                        s0 = _mm512_dpbusd_epi32(s0, c[k], bcast(xb->qs + 4 * k));
-                        s1 = _mm512_dpbusd_epi32(s1, c[k + 4], bcast(xb->qs + 4 * k + 16));
-                    }
-                    __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
-                                               _mm512_mul_ps(dsc, _mm512_set1_ps(xb->d)), acc[g * T + i]);
-                    acc[g * T + i] = _mm512_fnmadd_ps(dm, _mm512_set1_ps(xb->sum), r);
-                }
+            for (int k = 0; k < 8; k++) {
+                __m512i v = _mm512_loadu_si512(p + 64 * k);
+                c[k] = _mm512_and_si512(s % 2 ? _mm512_srli_epi16(v, 4) : v, low4);
             }
-    }
-#pragma GCC unroll 2
-    for (int g = 0; g < G; g++)
+            __m512i sc = bytes_u32(blk + Q4K_SC + 16 * s), mh = bytes_u32(blk + Q4K_MH + 16 * (s / 2));
+            mh = s % 2 ? _mm512_srli_epi32(mh, 2) : _mm512_slli_epi32(mh, 2); /* min bits 2-5 in place */
+            __m512i m = _mm512_ternarylogic_epi32(_mm512_srli_epi32(sc, 6), mh, min_top, 0xf8); /* a | (b & c) */
+            __m512 dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(sc, low6)), d);
+            __m512 dm = _mm512_mul_ps(_mm512_cvtepi32_ps(m), dmin);
 #pragma GCC unroll 8
-        for (int i = 0; i < T; i++) _mm512_storeu_ps(y + g * G4_X16_ROWS + (int64_t)i * y_stride, acc[g * T + i]);
+            for (int i = 0; i < T; i++) {
+                const g4_block_q8a *xb = x + (int64_t)i * nb + 8 * sb + s;
+                __m512i s0 = _mm512_setzero_si512(), s1 = s0; /* two chains */
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++) { /* activations four at a time, in every lane */
+                    s0 = _mm512_dpbusd_epi32(s0, c[k], bcast(xb->qs + 4 * k));
+                    s1 = _mm512_dpbusd_epi32(s1, c[k + 4], bcast(xb->qs + 4 * k + 16));
+                }
+                __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+                                           _mm512_mul_ps(dsc, _mm512_set1_ps(xb->d)), acc[i]);
+                acc[i] = _mm512_fnmadd_ps(dm, _mm512_set1_ps(xb->sum), r);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < T; i++) _mm512_storeu_ps(y + (int64_t)i * y_stride, acc[i]);
 }
 
 /* As above, one 32-element block (two sub-blocks of 16) at a time: the
  * 6-bit codes are the ql nibble with the qh bits OR-ed in above it; per
- * token and group, two chains of four dot products that start from the
+ * token, two chains of four dot products that start from the
  * −32·Σa offset correction, each multiplied by its sub-block's int8 scale,
  * then one multiply-add by d·xd. */
 KERNEL void q6_K_vnni(const g4_x16_span *w, int64_t nb, const g4_block_q8a *x, float *y,
-                      int64_t y_stride, const int G, const int T) {
+                      int64_t y_stride, const int T) {
     const __m512i low4 = _mm512_set1_epi8(15);
     __m512 acc[8];
 #pragma GCC unroll 8
-    for (int i = 0; i < G * T; i++) acc[i] = _mm512_setzero_ps();
+    for (int i = 0; i < T; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < nb / 8; sb++) {
-        const uint8_t *blk[2];
-        __m512 d[2];
-#pragma GCC unroll 2
-        for (int g = 0; g < G; g++) {
-            blk[g] = w->codes + g * w->group_step + sb * Q6K_BYTES; /* as for Q4_K */
-            d[g] = halves(blk[g] + Q6K_D);
-        }
+        const uint8_t *blk = w->codes + sb * Q6K_BYTES; /* as for Q4_K */
+        __m512 d = halves(blk + Q6K_D);
 #pragma GCC unroll 8
-        for (int b = 0; b < 8; b++)
-#pragma GCC unroll 2
-            for (int g = 0; g < G; g++) {
-                const int h = b / 4, c = b % 4;
-                const uint8_t *ql = blk[g] + q6k_ql(2 * h + c % 2), *qh = blk[g] + q6k_qh(h);
-                __m512i q[8];
+        for (int b = 0; b < 8; b++) {
+            const int h = b / 4, c = b % 4;
+            const uint8_t *ql = blk + q6k_ql(2 * h + c % 2), *qh = blk + q6k_qh(h);
+            __m512i q[8];
 #pragma GCC unroll 8
-                for (int k = 0; k < 8; k++) {
-                    __m512i low = _mm512_loadu_si512(ql + 64 * k), top = _mm512_loadu_si512(qh + 64 * k);
-                    if (c >= 2) low = _mm512_srli_epi16(low, 4);
-                    /* bits 2c, 2c+1 to 4, 5; masked first, so no bit crosses into the next byte */
-                    top = _mm512_and_si512(top, _mm512_set1_epi8((char)(3 << 2 * c)));
-                    top = c == 0 ? _mm512_slli_epi16(top, 4) : c == 1 ? _mm512_slli_epi16(top, 2)
-                        : c == 3 ? _mm512_srli_epi16(top, 2) : top;
-                    q[k] = _mm512_ternarylogic_epi32(low, top, low4, 0xec); /* (a & c) | b */
-                }
-                __m512i sc0 = bytes_s32(blk[g] + Q6K_SC + 16 * (2 * b)), sc1 = bytes_s32(blk[g] + Q6K_SC + 16 * (2 * b + 1));
-#pragma GCC unroll 8
-                for (int i = 0; i < T; i++) {
-                    const g4_block_q8a *xb = x + (int64_t)i * nb + 8 * sb + b;
-                    __m512i s0 = _mm512_set1_epi32(-32 * xb->isum16[0]), s1 = _mm512_set1_epi32(-32 * xb->isum16[1]);
-#pragma GCC unroll 4
-                    for (int k = 0; k < 4; k++) {
-                        s0 = _mm512_dpbusd_epi32(s0, q[k], bcast(xb->qs + 4 * k));
-                        s1 = _mm512_dpbusd_epi32(s1, q[k + 4], bcast(xb->qs + 4 * k + 16));
-                    }
-                    __m512i scaled = _mm512_add_epi32(_mm512_mullo_epi32(s0, sc0), _mm512_mullo_epi32(s1, sc1));
-                    acc[g * T + i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled), _mm512_mul_ps(d[g], _mm512_set1_ps(xb->d)),
-                                                     acc[g * T + i]);
-                }
+            for (int k = 0; k < 8; k++) {
+                __m512i low = _mm512_loadu_si512(ql + 64 * k), top = _mm512_loadu_si512(qh + 64 * k);
+                if (c >= 2) low = _mm512_srli_epi16(low, 4);
+                /* bits 2c, 2c+1 to 4, 5; masked first, so no bit crosses into the next byte */
+                top = _mm512_and_si512(top, _mm512_set1_epi8((char)(3 << 2 * c)));
+                top = c == 0 ? _mm512_slli_epi16(top, 4) : c == 1 ? _mm512_slli_epi16(top, 2)
+                    : c == 3 ? _mm512_srli_epi16(top, 2) : top;
+                q[k] = _mm512_ternarylogic_epi32(low, top, low4, 0xec); /* (a & c) | b */
             }
-    }
-#pragma GCC unroll 2
-    for (int g = 0; g < G; g++)
+            __m512i sc0 = bytes_s32(blk + Q6K_SC + 16 * (2 * b)), sc1 = bytes_s32(blk + Q6K_SC + 16 * (2 * b + 1));
 #pragma GCC unroll 8
-        for (int i = 0; i < T; i++) _mm512_storeu_ps(y + g * G4_X16_ROWS + (int64_t)i * y_stride, acc[g * T + i]);
+            for (int i = 0; i < T; i++) {
+                const g4_block_q8a *xb = x + (int64_t)i * nb + 8 * sb + b;
+                __m512i s0 = _mm512_set1_epi32(-32 * xb->isum16[0]), s1 = _mm512_set1_epi32(-32 * xb->isum16[1]);
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++) {
+                    s0 = _mm512_dpbusd_epi32(s0, q[k], bcast(xb->qs + 4 * k));
+                    s1 = _mm512_dpbusd_epi32(s1, q[k + 4], bcast(xb->qs + 4 * k + 16));
+                }
+                __m512i scaled = _mm512_add_epi32(_mm512_mullo_epi32(s0, sc0), _mm512_mullo_epi32(s1, sc1));
+                acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled), _mm512_mul_ps(d, _mm512_set1_ps(xb->d)), acc[i]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < T; i++) _mm512_storeu_ps(y + (int64_t)i * y_stride, acc[i]);
 }
 
-#define GROUP_FN(NAME, KERNEL_FN, G, T)                                                                          \
+#define GROUP_FN(NAME, KERNEL_FN, T)                                                                             \
     static void __attribute__((target(VNNI512))) NAME(const g4_x16_span *w, int64_t nb, const g4_block_q8a *x, \
                                                        float *y, int64_t y_stride) {                           \
-        KERNEL_FN(w, nb, x, y, y_stride, G, T);                                                               \
+        KERNEL_FN(w, nb, x, y, y_stride, T);                                                                  \
     }
-GROUP_FN(q4_K_x16_t8, q4_K_vnni, 1, 8)
-GROUP_FN(q4_K_x16_t4, q4_K_vnni, 1, 4)
-GROUP_FN(q4_K_x16_t1, q4_K_vnni, 1, 1)
-GROUP_FN(q4_K_x32_t1, q4_K_vnni, 2, 1)
-GROUP_FN(q6_K_x16_t8, q6_K_vnni, 1, 8)
-GROUP_FN(q6_K_x16_t4, q6_K_vnni, 1, 4)
-GROUP_FN(q6_K_x16_t1, q6_K_vnni, 1, 1)
-GROUP_FN(q6_K_x32_t1, q6_K_vnni, 2, 1)
+GROUP_FN(q4_K_x16_t8, q4_K_vnni, 8)
+GROUP_FN(q4_K_x16_t4, q4_K_vnni, 4)
+GROUP_FN(q4_K_x16_t1, q4_K_vnni, 1)
+GROUP_FN(q6_K_x16_t8, q6_K_vnni, 8)
+GROUP_FN(q6_K_x16_t4, q6_K_vnni, 4)
+GROUP_FN(q6_K_x16_t1, q6_K_vnni, 1)
 
 const g4_x16_kernels *g4_x16k_kernels(g4_dtype t) {
-    static const g4_x16_kernels q4_K = {q4_K_x16_t8, q4_K_x16_t4, q4_K_x16_t1, q4_K_x32_t1, NULL},
-                                q6_K = {q6_K_x16_t8, q6_K_x16_t4, q6_K_x16_t1, q6_K_x32_t1, NULL};
+    static const g4_x16_kernels q4_K = {q4_K_x16_t8, q4_K_x16_t4, q4_K_x16_t1, NULL, NULL},
+                                q6_K = {q6_K_x16_t8, q6_K_x16_t4, q6_K_x16_t1, NULL, NULL};
     return t == G4_DTYPE_Q4_K ? &q4_K : t == G4_DTYPE_Q6_K ? &q6_K : NULL;
 }

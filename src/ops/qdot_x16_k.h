@@ -74,9 +74,9 @@ g4_x16_span g4_x16_span_of(g4_dtype t, const void *matrix, int64_t groups, int64
  * nb = cols / 32 activation blocks per token. */
 typedef void (*g4_x16_group_fn)(const g4_x16_span *s, int64_t nb, const g4_block_q8a *x, float *y, int64_t y_stride);
 
-/* The 512-bit kernels of a type: one group by 8, 4 or 1 tokens, and two
- * (or, where it pays, four: NULL otherwise) consecutive groups of one turn
- * by one token (decode: more rows per pass over the activations). */
+/* The 512-bit kernels of a type: one group by 8, 4 or 1 tokens, and, where
+ * it pays (NULL otherwise), two or four consecutive groups of one turn by
+ * one token (decode: more rows per pass over the activations). */
 typedef struct g4_x16_kernels {
     g4_x16_group_fn tokens8, tokens4, token1, pair_token1, quad_token1;
 } g4_x16_kernels;
