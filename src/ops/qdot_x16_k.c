@@ -25,14 +25,15 @@
 enum {
     Q4K_D = 0, Q4K_DMIN = 32, Q4K_SC = 64, Q4K_MH = 192, Q4K_QS = 256, Q4K_BYTES = 2304,
     Q6K_D = 0, Q6K_SC = 32, Q6K_HALF = 288, Q6K_BYTES = 3360,
+    Q6K_STEP = 192, /* from one Q6_K code chunk of a block to the next */
 };
 _Static_assert(Q4K_BYTES == G4_X16_ROWS * sizeof(g4_block_q4_K), "Q4_K super-block size");
 _Static_assert(Q6K_BYTES == G4_X16_ROWS * sizeof(g4_block_q6_K), "Q6_K super-block size");
 
-/* Q6_K: the 8 chunks of ql block q (0..3) and of qh block h (0..1), in the
- * order the kernel reads them (qdot_x16_k.h). */
-static int q6k_ql(int q) { return Q6K_HALF + 1536 * (q / 2) + 512 * (q % 2); }
-static int q6k_qh(int h) { return Q6K_HALF + 1536 * h + 1024; }
+/* Q6_K: the first of the 8 chunks (Q6K_STEP apart) of ql block q (0..3) and
+ * of qh block h (0..1) (qdot_x16_k.h). */
+static int q6k_ql(int q) { return Q6K_HALF + 1536 * (q / 2) + 64 * (q % 2); }
+static int q6k_qh(int h) { return Q6K_HALF + 1536 * h + 128; }
 
 int g4_x16k_is_k(g4_dtype t) { return t == G4_DTYPE_Q4_K || t == G4_DTYPE_Q6_K; }
 
@@ -57,20 +58,21 @@ static void q4_K_pack_scales(const uint8_t sc[8], const uint8_t m[8], uint8_t s[
     }
 }
 
-/* Row j's code bytes: bytes[4c .. 4c+3] are its lane of chunk c, n chunks. */
-static void put_codes(uint8_t *chunks, int j, const uint8_t *bytes, int n) {
-    for (int c = 0; c < n; c++) memcpy(chunks + 64 * c + 4 * j, bytes + 4 * c, 4);
+/* Row j's code bytes: bytes[4c .. 4c+3] are its lane of chunk c, n chunks
+ * `step` bytes apart. */
+static void put_codes(uint8_t *chunks, int step, int j, const uint8_t *bytes, int n) {
+    for (int c = 0; c < n; c++) memcpy(chunks + step * c + 4 * j, bytes + 4 * c, 4);
 }
 
-static void get_codes(const uint8_t *chunks, int j, uint8_t *bytes, int n) {
-    for (int c = 0; c < n; c++) memcpy(bytes + 4 * c, chunks + 64 * c + 4 * j, 4);
+static void get_codes(const uint8_t *chunks, int step, int j, uint8_t *bytes, int n) {
+    for (int c = 0; c < n; c++) memcpy(bytes + 4 * c, chunks + step * c + 4 * j, 4);
 }
 
 /* Row j's block into a repacked super-block sb, and back. */
 static void q4_K_put(uint8_t *sb, int j, const g4_block_q4_K *blk) {
     uint8_t sc[8], m[8];
     q4_K_unpack_scales(blk->scales, sc, m);
-    put_codes(sb + Q4K_QS, j, blk->qs, 32);
+    put_codes(sb + Q4K_QS, 64, j, blk->qs, 32);
     memcpy(sb + Q4K_D + 2 * j, &blk->d, 2);
     memcpy(sb + Q4K_DMIN + 2 * j, &blk->dmin, 2);
     for (int s = 0; s < 8; s++) sb[Q4K_SC + 16 * s + j] = (uint8_t)(sc[s] | (m[s] & 3) << 6);
@@ -79,7 +81,7 @@ static void q4_K_put(uint8_t *sb, int j, const g4_block_q4_K *blk) {
 
 static void q4_K_get(const uint8_t *sb, int j, g4_block_q4_K *blk) {
     uint8_t sc[8], m[8];
-    get_codes(sb + Q4K_QS, j, blk->qs, 32);
+    get_codes(sb + Q4K_QS, 64, j, blk->qs, 32);
     memcpy(&blk->d, sb + Q4K_D + 2 * j, 2);
     memcpy(&blk->dmin, sb + Q4K_DMIN + 2 * j, 2);
     for (int s = 0; s < 8; s++) {
@@ -91,15 +93,15 @@ static void q4_K_get(const uint8_t *sb, int j, g4_block_q4_K *blk) {
 }
 
 static void q6_K_put(uint8_t *sb, int j, const g4_block_q6_K *blk) {
-    for (int q = 0; q < 4; q++) put_codes(sb + q6k_ql(q), j, blk->ql + 32 * q, 8);
-    for (int h = 0; h < 2; h++) put_codes(sb + q6k_qh(h), j, blk->qh + 32 * h, 8);
+    for (int q = 0; q < 4; q++) put_codes(sb + q6k_ql(q), Q6K_STEP, j, blk->ql + 32 * q, 8);
+    for (int h = 0; h < 2; h++) put_codes(sb + q6k_qh(h), Q6K_STEP, j, blk->qh + 32 * h, 8);
     for (int s = 0; s < 16; s++) sb[Q6K_SC + 16 * s + j] = (uint8_t)blk->scales[s];
     memcpy(sb + Q6K_D + 2 * j, &blk->d, 2);
 }
 
 static void q6_K_get(const uint8_t *sb, int j, g4_block_q6_K *blk) {
-    for (int q = 0; q < 4; q++) get_codes(sb + q6k_ql(q), j, blk->ql + 32 * q, 8);
-    for (int h = 0; h < 2; h++) get_codes(sb + q6k_qh(h), j, blk->qh + 32 * h, 8);
+    for (int q = 0; q < 4; q++) get_codes(sb + q6k_ql(q), Q6K_STEP, j, blk->ql + 32 * q, 8);
+    for (int h = 0; h < 2; h++) get_codes(sb + q6k_qh(h), Q6K_STEP, j, blk->qh + 32 * h, 8);
     for (int s = 0; s < 16; s++) blk->scales[s] = (int8_t)sb[Q6K_SC + 16 * s + j];
     memcpy(&blk->d, sb + Q6K_D + 2 * j, 2);
 }
@@ -209,10 +211,10 @@ void g4_x16k_group_scalar(g4_dtype t, const g4_x16_span *s, int64_t cols, const 
 /* ---- AVX-512 VNNI ---- */
 
 /* No software prefetch: both super-blocks are laid out in the order their
- * kernel reads them, so each group is one stream that the hardware
+ * one-token kernels read them, so each group is one stream that the hardware
  * prefetchers follow (one thread from DRAM, against the earlier layouts
  * with prefetches: Q4_K 14.4-15.2 -> 18.8-19.9 GB/s, Q6_K 12.0-12.5 ->
- * 13.8-14.1; docs/benchmarks.md). */
+ * 13.8-14.1, and 28.8-31.8 with each chunk read once; docs/benchmarks.md). */
 
 #define VNNI512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
 #define KERNEL static inline __attribute__((target(VNNI512), always_inline))
@@ -278,7 +280,8 @@ KERNEL void q4_K_vnni(const g4_x16_span *w, int64_t nb, const g4_block_q8a *x, f
     for (int i = 0; i < T; i++) _mm512_storeu_ps(y + (int64_t)i * y_stride, acc[i]);
 }
 
-/* As above, one 32-element block (two sub-blocks of 16) at a time: the
+/* As above (prompts; one token: q6_K_x16_t1 below), one 32-element block
+ * (two sub-blocks of 16) at a time: the
  * 6-bit codes are the ql nibble with the qh bits OR-ed in above it; per
  * token, two chains of four dot products that start from the
  * −32·Σa offset correction, each multiplied by its sub-block's int8 scale,
@@ -299,7 +302,7 @@ KERNEL void q6_K_vnni(const g4_x16_span *w, int64_t nb, const g4_block_q8a *x, f
             __m512i q[8];
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k++) {
-                __m512i low = _mm512_loadu_si512(ql + 64 * k), top = _mm512_loadu_si512(qh + 64 * k);
+                __m512i low = _mm512_loadu_si512(ql + Q6K_STEP * k), top = _mm512_loadu_si512(qh + Q6K_STEP * k);
                 if (c >= 2) low = _mm512_srli_epi16(low, 4);
                 /* bits 2c, 2c+1 to 4, 5; masked first, so no bit crosses into the next byte */
                 top = _mm512_and_si512(top, _mm512_set1_epi8((char)(3 << 2 * c)));
@@ -326,6 +329,54 @@ KERNEL void q6_K_vnni(const g4_x16_span *w, int64_t nb, const g4_block_q8a *x, f
     for (int i = 0; i < T; i++) _mm512_storeu_ps(y + (int64_t)i * y_stride, acc[i]);
 }
 
+/* One token: the four blocks of a half at once, so each chunk is read once
+ * and in layout order (ql of blocks 2h and 2h + 1, then qh, chunk k of each,
+ * side by side): one load of the three gives chunk k of the codes of blocks
+ * 4h .. 4h + 3. The blocks' sums go to the accumulator in increasing order,
+ * as in the reference. */
+static void __attribute__((target(VNNI512))) q6_K_x16_t1(const g4_x16_span *w, int64_t nb, const g4_block_q8a *x,
+                                                         float *y, int64_t y_stride) {
+    (void)y_stride;
+    const __m512i low4 = _mm512_set1_epi8(15), bits45 = _mm512_set1_epi8(0x30), low6 = _mm512_set1_epi8(63);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nb / 8; sb++) {
+        const uint8_t *blk = w->codes + sb * Q6K_BYTES;
+        __m512 d = halves(blk + Q6K_D);
+        for (int h = 0; h < 2; h++) {
+            const g4_block_q8a *xb = x + 8 * sb + 4 * h;
+            const uint8_t *p = blk + Q6K_HALF + 1536 * h;
+            __m512i s[4][2]; /* block 4h + c, sub-block 0 / 1, from the −32·Σa correction */
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                s[c][0] = _mm512_set1_epi32(-32 * xb[c].isum16[0]);
+                s[c][1] = _mm512_set1_epi32(-32 * xb[c].isum16[1]);
+            }
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                __m512i l0 = _mm512_loadu_si512(p + Q6K_STEP * k), l1 = _mm512_loadu_si512(p + Q6K_STEP * k + 64);
+                __m512i top = _mm512_loadu_si512(p + Q6K_STEP * k + 128), q[4];
+                /* (low nibble) | (bits 2c, 2c + 1 of top moved to 4, 5) */
+                q[0] = _mm512_ternarylogic_epi32(l0, _mm512_and_si512(_mm512_slli_epi16(top, 4), bits45), low4, 0xec);
+                q[1] = _mm512_ternarylogic_epi32(l1, _mm512_and_si512(_mm512_slli_epi16(top, 2), bits45), low4, 0xec);
+                q[2] = _mm512_and_si512(_mm512_ternarylogic_epi32(_mm512_srli_epi16(l0, 4), top, low4, 0xe4), low6);
+                q[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(l1, 4), _mm512_and_si512(_mm512_srli_epi16(top, 2), bits45),
+                                                 low4, 0xec);
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++)
+                    s[c][k / 4] = _mm512_dpbusd_epi32(s[c][k / 4], q[c], bcast(xb[c].qs + 4 * (k % 4) + 16 * (k / 4)));
+            }
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                int b = 4 * h + c;
+                __m512i sc0 = bytes_s32(blk + Q6K_SC + 16 * (2 * b)), sc1 = bytes_s32(blk + Q6K_SC + 16 * (2 * b + 1));
+                __m512i scaled = _mm512_add_epi32(_mm512_mullo_epi32(s[c][0], sc0), _mm512_mullo_epi32(s[c][1], sc1));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled), _mm512_mul_ps(d, _mm512_set1_ps(xb[c].d)), acc);
+            }
+        }
+    }
+    _mm512_storeu_ps(y, acc);
+}
+
 #define GROUP_FN(NAME, KERNEL_FN, T)                                                                             \
     static void __attribute__((target(VNNI512))) NAME(const g4_x16_span *w, int64_t nb, const g4_block_q8a *x, \
                                                        float *y, int64_t y_stride) {                           \
@@ -336,7 +387,6 @@ GROUP_FN(q4_K_x16_t4, q4_K_vnni, 4)
 GROUP_FN(q4_K_x16_t1, q4_K_vnni, 1)
 GROUP_FN(q6_K_x16_t8, q6_K_vnni, 8)
 GROUP_FN(q6_K_x16_t4, q6_K_vnni, 4)
-GROUP_FN(q6_K_x16_t1, q6_K_vnni, 1)
 
 const g4_x16_kernels *g4_x16k_kernels(g4_dtype t) {
     static const g4_x16_kernels q4_K = {q4_K_x16_t8, q4_K_x16_t4, q4_K_x16_t1, NULL, NULL},

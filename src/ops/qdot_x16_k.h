@@ -27,13 +27,13 @@
  *   codes  @256   32 chunks; chunk 8r + k, lane j = row j's qs[32r + 4k ..
  *                 32r + 4k + 3] (r < 4, k < 8): low nibbles are elements
  *                 4k .. 4k+3 of sub-block 2r, high nibbles those of 2r + 1
- * Q6_K super-block, 3360 bytes, in the order its kernel reads them:
+ * Q6_K super-block, 3360 bytes, in the order its one-token kernel reads them:
  *   d      @0     16 f16
  *   sc     @32    16 × 16 int8; sub-block s, row j
- *   then for h = 0, 1, at 288 + 1536h:
- *   ql     +0     16 chunks: ql blocks q = 2h, 2h + 1; chunk 8q + k of ql,
- *                 lane j = row j's ql[32q + 4k .. +3]
- *   qh     +1024  8 chunks: chunk 8h + k of qh, lane j = row j's qh[32h + 4k .. +3]
+ *   then for h = 0, 1, at 288 + 1536h, for k = 0 .. 7, 192 bytes at +192k:
+ *   ql     +0, +64  chunk 8q + k of ql for q = 2h, 2h + 1: lane j = row j's
+ *                 ql[32q + 4k .. +3]
+ *   qh     +128   chunk 8h + k of qh: lane j = row j's qh[32h + 4k .. +3]
  *   so element 4k + e of 32-element block b = 4h + c (c < 4) has its low
  *   four bits in byte e of its lane of ql chunk 8(2h + c % 2) + k (low
  *   nibble for c < 2, high for c >= 2) and its top two at bits 2c, 2c + 1 of
