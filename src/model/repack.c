@@ -112,7 +112,7 @@ int g4_weights_repack(g4_weights *w, const g4_config *cfg, g4_error *err) {
         g4_tensor *mats[] = {&lw->q_proj,          &lw->k_proj,       &lw->v_proj,     &lw->o_proj,
                              &lw->gate_proj,       &lw->up_proj,      &lw->down_proj,  &lw->experts_gate_up,
                              &lw->experts_gate,    &lw->experts_up,   &lw->experts_down, &lw->ple_gate,
-                             &lw->ple_proj};
+                             &lw->ple_proj,        &lw->router_proj};
         for (size_t i = 0; i < sizeof mats / sizeof *mats; i++)
             if (repack_one(w, mats[i], err)) return -1;
     }
