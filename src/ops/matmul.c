@@ -263,12 +263,9 @@ static void x16_matmul_groups(void *p, int begin, int end, int thread) {
     g4_x16_matmul(j->W->dtype, j->W->data, out, in, begin, end, j->xq, j->n, j->y + (int64_t)begin * G4_X16_ROWS, out);
 }
 
-/* x's n rows of `in` (a multiple of 32) as 8-bit blocks in the pool's
- * scratch; NULL if out of memory. */
-static const g4_block_q8a *quantized_input(g4_threadpool *pool, const float *x, int n, int64_t in) {
-    g4_block_q8a *xq = g4_threadpool_scratch(pool, sizeof *xq * (size_t)(in / 32) * (size_t)n);
-    for (int t = 0; xq && t < n; t++) g4_quantize_activations(x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
-    return xq;
+/* x's n rows of `in` (a multiple of 32) as 8-bit blocks. */
+static void quantize_rows(const float *x, int n, int64_t in, g4_block_q8a *xq) {
+    for (int t = 0; t < n; t++) g4_quantize_activations(x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
 }
 
 /* Groups of 16 rows taken by the threads four at a time (whole turns of
@@ -299,45 +296,53 @@ static int same_input(const g4_product *p, int i) {
     return -1;
 }
 
-void g4_matmul_batch(g4_threadpool *pool, const g4_product *p, int k) {
-    int fused = k <= G4_MATMUL_BATCH;
+/* The products as one parallel job over their groups, each distinct input
+ * quantised once into the pool's scratch; 0 (nothing done) unless they are
+ * all repacked and the scratch could be had. */
+static int run_batch(g4_threadpool *pool, const g4_product *p, int k) {
     size_t blocks = 0;
-    for (int i = 0; i < k && fused; i++) {
-        fused = p[i].W->repacked && p[i].W->shape[1] % 32 == 0;
+    if (k > G4_MATMUL_BATCH) return 0;
+    for (int i = 0; i < k; i++) {
+        if (!p[i].W->repacked || p[i].W->shape[1] % 32) return 0;
         if (same_input(p, i) < 0) blocks += (size_t)(p[i].W->shape[1] / 32) * (size_t)p[i].n;
     }
-    g4_block_q8a *xq = fused && blocks ? g4_threadpool_scratch(pool, sizeof *xq * blocks) : NULL;
-    if (!xq) {
-        for (int i = 0; i < k; i++) g4_matmul(pool, p[i].W, p[i].x, p[i].n, p[i].y);
-        return;
-    }
+    g4_block_q8a *xq = blocks ? g4_threadpool_scratch(pool, sizeof *xq * blocks) : NULL;
+    if (!xq) return 0;
     batch_job job = {.k = k};
     for (int i = 0; i < k; i++) {
         int64_t in = p[i].W->shape[1];
         int j = same_input(p, i);
         job.mat[i] = (matmul_job){p[i].W, NULL, j >= 0 ? job.mat[j].xq : xq, p[i].y, p[i].n};
         if (j < 0) {
-            for (int t = 0; t < p[i].n; t++) g4_quantize_activations(p[i].x + (int64_t)t * in, xq + (int64_t)t * (in / 32), in);
+            quantize_rows(p[i].x, p[i].n, in, xq);
             xq += (int64_t)p[i].n * (in / 32);
         }
         job.first[i + 1] = job.first[i] + (int)(p[i].W->shape[0] / G4_X16_ROWS);
     }
     run_groups(pool, job.first[k], x16_batch_groups, &job);
+    return 1;
+}
+
+void g4_matmul_batch(g4_threadpool *pool, const g4_product *p, int k) {
+    if (run_batch(pool, p, k)) return;
+    for (int i = 0; i < k; i++) g4_matmul(pool, p[i].W, p[i].x, p[i].n, p[i].y);
 }
 
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y) {
     int64_t in = W->shape[1];
     /* Quantised weights: activations to 8 bits once, then integer dots
      * (repacked K-quants too; plain ones take the float path below). */
-    const g4_block_q8a *xq;
-    if ((W->repacked || g4_qdot_supported(W->dtype)) && in % 32 == 0 && (xq = quantized_input(pool, x, n, in))) {
-        matmul_job qjob = {W, NULL, xq, y, n};
-        if (W->repacked) {
-            run_groups(pool, (int)(W->shape[0] / G4_X16_ROWS), x16_matmul_groups, &qjob);
+    if (W->repacked) {
+        g4_product one = {W, x, n, y};
+        if (run_batch(pool, &one, 1)) return;
+    } else if (g4_qdot_supported(W->dtype) && in % 32 == 0) {
+        g4_block_q8a *xq = g4_threadpool_scratch(pool, sizeof *xq * (size_t)(in / 32) * (size_t)n);
+        if (xq) {
+            quantize_rows(x, n, in, xq);
+            matmul_job qjob = {W, NULL, xq, y, n};
+            g4_parallel_for(pool, (int)W->shape[0], qmatmul_rows, &qjob);
             return;
         }
-        g4_parallel_for(pool, (int)W->shape[0], qmatmul_rows, &qjob);
-        return;
     }
     matmul_job job = {W, x, NULL, y, n};
     int64_t out = W->shape[0];

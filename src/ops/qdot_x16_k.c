@@ -126,9 +126,9 @@ void g4_x16k_repack(g4_dtype t, const void *src, void *dst, int64_t rows, int64_
         for (int j = 0; j < G4_X16_ROWS; j++) {
             const char *row = (const char *)src + (size_t)(g * G4_X16_ROWS + j) * row_bytes;
             for (int64_t sb = 0; sb < cols / G4_QK_K; sb++) {
-            uint8_t *p = (uint8_t *)s.codes + sb * s.block_step;
-            if (t == G4_DTYPE_Q4_K) q4_K_put(p, j, (const g4_block_q4_K *)row + sb);
-            else q6_K_put(p, j, (const g4_block_q6_K *)row + sb);
+                uint8_t *p = (uint8_t *)s.codes + sb * s.block_step;
+                if (t == G4_DTYPE_Q4_K) q4_K_put(p, j, (const g4_block_q4_K *)row + sb);
+                else q6_K_put(p, j, (const g4_block_q6_K *)row + sb);
             }
         }
     }
