@@ -145,6 +145,7 @@ void g4_attention_block(const g4_model *m, int l, g4_kv_cache *kv, g4_state *s, 
     const g4_layer_weights *lw = &m->w.layer[l];
     int D = c->hidden_size, hd = lc->head_dim, q_dim = c->n_heads * hd;
 
+    g4_matmul_read_ahead(pool, &lw->q_proj, b->n);
     input_norm(m, l, s, b->n);
     /* KV-shared layers read their source's cache */
     int own_kv = lc->kv_source == l && !kv_written;

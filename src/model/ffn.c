@@ -14,9 +14,11 @@ void g4_ffn_block(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, in
     int D = c->hidden_size, I = c->layer[l].ffn_dim;
 
     /* MLP(x) = W_down( gelu(W_gate x) ⊙ (W_up x) ) */
+    g4_matmul_read_ahead(pool, &lw->gate_proj, n);
     for (int t = 0; t < n; t++) g4_rmsnorm(s->x + (int64_t)t * D, s->h + (int64_t)t * D, lw->pre_ffn_norm, D, c->rms_eps);
     g4_product gate_up[2] = {{&lw->gate_proj, s->x, n, s->gate}, {&lw->up_proj, s->x, n, s->up}};
     g4_matmul_batch(pool, gate_up, 2);
+    g4_matmul_read_ahead(pool, &lw->down_proj, n);
     g4_gelu_gate(s->gate, s->gate, s->up, n * I);
     g4_matmul(pool, &lw->down_proj, s->gate, n, s->o);
 

@@ -137,6 +137,28 @@ static g4_batch keep_logit_rows(const g4_model *m, g4_state *s, const g4_batch *
     return kept;
 }
 
+/* The softcap over the logits, in slices across the threads: 262144 tanh a
+ * token took as long as 6 MB of weights. */
+typedef struct {
+    float *logits;
+    float cap;
+} softcap_job;
+
+enum { SOFTCAP_SLICE = 8192 };
+
+static void softcap_slices(void *p, int begin, int end, int thread) {
+    (void)thread;
+    const softcap_job *j = p;
+    g4_softcap(j->logits + (int64_t)begin * SOFTCAP_SLICE, (end - begin) * SOFTCAP_SLICE, j->cap);
+}
+
+static void softcap_logits(g4_threadpool *pool, float *logits, int64_t n, float cap) {
+    int64_t whole = n / SOFTCAP_SLICE;
+    softcap_job job = {logits, cap};
+    g4_parallel_for(pool, (int)whole, softcap_slices, &job);
+    g4_softcap(logits + whole * SOFTCAP_SLICE, (int)(n - whole * SOFTCAP_SLICE), cap);
+}
+
 /* Logits of every row of `rows` (the rows that asked for them). */
 static int lm_head(const g4_model *m, g4_state *s, g4_threadpool *pool, const g4_batch *rows, g4_error *err) {
     const g4_config *c = &m->cfg;
@@ -150,10 +172,13 @@ static int lm_head(const g4_model *m, g4_state *s, g4_threadpool *pool, const g4
         s->logits_cap = n;
     }
     /* Only the wanted rows go through the 262144-row head. */
+    g4_matmul_read_ahead(pool, &m->w.lm_head, n);
     for (int i = 0; i < n; i++)
         g4_rmsnorm(s->x + (int64_t)i * D, s->h + (int64_t)i * D, m->w.final_norm, D, c->rms_eps);
     g4_matmul(pool, &m->w.lm_head, s->x, n, s->logits);
-    if (c->final_logit_softcap > 0) g4_softcap(s->logits, n * V, c->final_logit_softcap);
+    if (c->final_logit_softcap > 0) softcap_logits(pool, s->logits, (int64_t)n * V, c->final_logit_softcap);
+    /* sampling comes next, then the next token's first product */
+    g4_matmul_read_ahead(pool, c->ple_dim ? &m->w.ple_model_proj : &m->w.layer[0].q_proj, n);
     return 0;
 }
 

@@ -17,6 +17,7 @@ static void router_logits(const g4_model *m, int l, g4_threadpool *pool, const f
     const g4_layer_weights *lw = &m->w.layer[l];
     int D = c->hidden_size;
     float root = (float)(1.0 / sqrt((double)D));
+    g4_matmul_read_ahead(pool, &lw->router_proj, n);
     for (int t = 0; t < n; t++) {
         float *zt = z + (int64_t)t * D;
         g4_rmsnorm(zt, residual + (int64_t)t * D, NULL, D, c->rms_eps);
@@ -87,6 +88,8 @@ static void run_wave(const g4_model *m, int l, g4_state *s, g4_threadpool *pool,
         }
     }
     g4_matmul_batch(pool, p, np);
+    g4_tensor first_down = g4_tensor_index0(&lw->experts_down, w->expert[0]);
+    g4_matmul_read_ahead(pool, &first_down, w->first[1]);
 
     float *act; /* [rows][Im] gelu(gate) ⊙ up */
     if (fused) {
@@ -124,6 +127,11 @@ void g4_moe(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, int n) {
     router_logits(m, l, pool, s->h, n, s->moe_in, s->gate);
     for (int t = 0; t < n; t++) {
         g4_moe_route(m, l, s->gate + (int64_t)t * E, s->moe_experts + (int64_t)t * K, s->moe_weights + (int64_t)t * K);
+        if (t == 0) { /* the first expert in wave order */
+            g4_tensor first = g4_tensor_index0(lw->experts_gate_up.data ? &lw->experts_gate_up : &lw->experts_gate,
+                                               s->moe_experts[0]);
+            g4_matmul_read_ahead(pool, &first, n);
+        }
         g4_rmsnorm(s->moe_x + (int64_t)t * D, s->h + (int64_t)t * D, lw->pre_ffn_norm_2, D, c->rms_eps);
     }
     memset(s->moe_out, 0, sizeof(float) * (size_t)n * D);

@@ -33,7 +33,9 @@ void g4_ple_block(const g4_model *m, int l, g4_state *s, g4_threadpool *pool, in
     const g4_layer_weights *lw = &m->w.layer[l];
     int D = c->hidden_size, P = c->ple_dim, LP = c->n_layers * P;
     /* h += post_norm( W_proj( gelu(W_gate h) ⊙ ple_l ) ) */
+    g4_matmul_read_ahead(pool, &lw->ple_gate, n);
     g4_matmul(pool, &lw->ple_gate, s->h, n, s->ple_gate);
+    g4_matmul_read_ahead(pool, &lw->ple_proj, n);
     for (int t = 0; t < n; t++) {
         float *g = s->ple_gate + (int64_t)t * P;
         const float *ple = s->ple + (int64_t)t * LP + (int64_t)l * P;

@@ -328,6 +328,16 @@ void g4_matmul_batch(g4_threadpool *pool, const g4_product *p, int k) {
     for (int i = 0; i < k; i++) g4_matmul(pool, p[i].W, p[i].x, p[i].n, p[i].y);
 }
 
+/* At most half a core's L2 (2 MB on Zen 4), so what is read is still
+ * there when the product starts. */
+#define READ_AHEAD_MAX (1u << 20)
+#define READ_AHEAD_TOKENS 4
+
+void g4_matmul_read_ahead(g4_threadpool *pool, const g4_tensor *W, int n) {
+    if (n > READ_AHEAD_TOKENS) return;
+    g4_threadpool_read_ahead(pool, W->data, W->nbytes < READ_AHEAD_MAX ? W->nbytes : READ_AHEAD_MAX);
+}
+
 void g4_matmul(g4_threadpool *pool, const g4_tensor *W, const float *x, int n, float *y) {
     int64_t in = W->shape[1];
     /* Quantised weights: activations to 8 bits once, then integer dots

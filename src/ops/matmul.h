@@ -25,6 +25,13 @@ typedef struct {
 #define G4_MATMUL_BATCH 16
 void g4_matmul_batch(g4_threadpool *pool, const g4_product *p, int k);
 
+/* Lets idle workers start reading the start of W while the caller does the
+ * serial work before the product of n tokens y = x · Wᵀ
+ * (g4_threadpool_read_ahead): a decode step spends about a tenth of its time
+ * in such gaps. Only products of a few tokens wait on memory; for larger n
+ * this does nothing. */
+void g4_matmul_read_ahead(g4_threadpool *pool, const g4_tensor *W, int n);
+
 /* Σ a[i]·b[i] over float32 vectors. */
 float g4_dot_f32(const float *a, const float *b, int64_t n);
 /* out[h·out_stride + j] = (q + h·q_stride) · keys[j] for h < n_rows, j < n_keys

@@ -27,6 +27,10 @@ struct g4_threadpool {
     atomic_int sleepers;    /* workers blocked on work_ready */
     atomic_int waiting;     /* the caller is blocked on work_done */
     atomic_int quit;
+    atomic_int cancel;      /* the caller has work: stop reading ahead */
+    int reading_ahead;      /* a read-ahead job may still be running */
+    const char *ahead;
+    size_t ahead_bytes;
     void *scratch;
     size_t scratch_bytes;
 };
@@ -84,6 +88,48 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* Item i > 0: worker i reads its share of the read-ahead span, a load per
+ * cache line, and stops as soon as the caller posts real work. */
+static void read_ahead(void *ctx, int begin, int end, int thread) {
+    (void)begin; (void)end;
+    g4_threadpool *p = ctx;
+    if (thread == 0) return;
+    size_t share = p->ahead_bytes / (size_t)(p->n_threads - 1) & ~(size_t)63;
+    const char *a = p->ahead + share * (size_t)(thread - 1);
+    unsigned sink = 0;
+    for (size_t off = 0; off < share && !atomic_load_explicit(&p->cancel, memory_order_relaxed); off += 4096)
+        for (size_t l = off; l < off + 4096 && l < share; l += 64) sink += *(const volatile unsigned char *)(a + l);
+    (void)sink;
+}
+
+/* Waits for a read-ahead job, cutting it short. */
+static void end_read_ahead(g4_threadpool *p) {
+    if (!p->reading_ahead) return;
+    atomic_store(&p->cancel, 1);
+    while (atomic_load(&p->pending) > 0) _mm_pause();
+    atomic_store(&p->cancel, 0);
+    p->reading_ahead = 0;
+}
+
+void g4_threadpool_read_ahead(g4_threadpool *p, const void *data, size_t bytes) {
+    if (!p || p->n_threads == 1 || bytes < 64 * (size_t)p->n_threads) return;
+    end_read_ahead(p);
+    p->ahead = data;
+    p->ahead_bytes = bytes;
+    p->fn = read_ahead;
+    p->ctx = p;
+    p->n_items = p->n_threads;
+    p->grain = 0;
+    atomic_store(&p->pending, p->n_threads - 1);
+    p->reading_ahead = 1;
+    atomic_fetch_add(&p->generation, 1);
+    if (atomic_load(&p->sleepers)) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->work_ready);
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
 g4_threadpool *g4_threadpool_new(int n_threads) {
     if (n_threads < 1) n_threads = 1;
     g4_threadpool *p = calloc(1, sizeof *p);
@@ -107,6 +153,7 @@ g4_threadpool *g4_threadpool_new(int n_threads) {
 
 void g4_threadpool_free(g4_threadpool *p) {
     if (!p) return;
+    end_read_ahead(p);
     pthread_mutex_lock(&p->lock);
     atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->work_ready);
@@ -136,6 +183,7 @@ int g4_threadpool_size(const g4_threadpool *p) { return p ? p->n_threads : 1; }
 static void parallel_for(g4_threadpool *p, int n, int grain, g4_range_fn fn, void *ctx) {
     if (n <= 0) return;
     if (!p || p->n_threads == 1 || n == 1) { fn(ctx, 0, n, 0); return; }
+    end_read_ahead(p);
     p->fn = fn;
     p->ctx = ctx;
     p->n_items = n;

@@ -32,4 +32,9 @@ void g4_parallel_for(g4_threadpool *pool, int n, g4_range_fn fn, void *ctx);
  * `grain` items (the last one excepted), a fraction of what is left. */
 void g4_parallel_for_shared(g4_threadpool *pool, int n, int grain, g4_range_fn fn, void *ctx);
 
+/* Idle workers read [data, data + bytes) into their caches while the caller
+ * goes on with serial work: the weights of the product that comes next.
+ * Returns at once; the next job stops the reading where it has got to. */
+void g4_threadpool_read_ahead(g4_threadpool *pool, const void *data, size_t bytes);
+
 #endif

@@ -7,6 +7,7 @@
 #include "ops/attention.h"
 #include "ops/half.h"
 #include "ops/matmul.h"
+#include "ops/norm.h"
 #include "ops/qdot_x16.h"
 #include "ops/quant.h"
 #include "util/threadpool.h"
@@ -210,6 +211,75 @@ static void test_activations(void) {
     printf("activations: softcap %.2g, gelu %.2g, softmax %.2g\n", worst_cap, worst_gelu, worst_soft);
 }
 
+/* Reading ahead while the caller works: the jobs that follow still cover
+ * every item once (the read-ahead is stopped and waited for, not raced: the
+ * caller's work between the two keeps the worker inside the read-ahead when
+ * the job is posted), and freeing the pool mid-read-ahead is clean. */
+typedef struct {
+    int *hits;
+} count_job;
+
+static void count_items(void *p, int begin, int end, int thread) {
+    (void)thread;
+    count_job *j = p;
+    for (int i = begin; i < end; i++) j->hits[i]++;
+}
+
+static void test_read_ahead(void) {
+    enum { SPAN = 8 << 20, ITEMS = 1000, ROUNDS = 300 };
+    char *span = malloc(SPAN);
+    memset(span, 1, SPAN);
+    static int hits[ITEMS];
+    g4_threadpool *pool = g4_threadpool_new(2);
+    count_job job = {hits};
+    int wrong = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        g4_threadpool_read_ahead(pool, span + (r % 7) * 4096, SPAN / 2);
+        volatile double serial = 0; /* the caller's serial work, some microseconds */
+        for (int i = 0; i < 20000; i++) serial += i;
+        if (r % 2) g4_parallel_for(pool, ITEMS, count_items, &job);
+        else g4_parallel_for_shared(pool, ITEMS, 3, count_items, &job);
+        for (int i = 0; i < ITEMS; i++) wrong += hits[i] != r + 1; /* done when the call returns */
+    }
+    CHECK(wrong == 0, "read-ahead then jobs: %d item-rounds not run exactly once by the job's return", wrong);
+    g4_threadpool_read_ahead(pool, span, SPAN);
+    g4_threadpool_free(pool);
+    free(span);
+    g4_threadpool_read_ahead(NULL, hits, sizeof hits); /* no pool, no workers: nothing to do */
+    g4_threadpool *one = g4_threadpool_new(1);
+    g4_threadpool_read_ahead(one, hits, sizeof hits);
+    g4_threadpool_free(one);
+}
+
+/* RMSNorm against a double-precision reference, in place and not, weighted
+ * and not, at lengths that leave every tail of the 16-wide loop: the result
+ * is the float rounding of scale·x·w, so within a few ulp (4e-7 relative). */
+static void test_rmsnorm(void) {
+    enum { MAX = 5376 + 13 };
+    static float x[MAX], w[MAX], y[MAX];
+    const int lens[] = {1, 7, 16, 17, 256, 1536 + 9, MAX};
+    double worst = 0;
+    srand(3);
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+        for (int variant = 0; variant < 4; variant++) {
+            int n = lens[li], weighted = variant & 1, in_place = variant & 2;
+            for (int i = 0; i < n; i++) {
+                x[i] = (float)rand() / RAND_MAX * 8 - 4 + (i == 3 ? 300.0f : 0); /* one outlier, as activations have */
+                w[i] = (float)rand() / RAND_MAX * 2;
+            }
+            double ss = 0;
+            for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+            double scale = 1 / sqrt(ss / n + 1e-6);
+            float *out = in_place ? x : y;
+            double want[MAX];
+            for (int i = 0; i < n; i++) want[i] = x[i] * scale * (weighted ? w[i] : 1.0);
+            g4_rmsnorm(out, x, weighted ? w : NULL, n, 1e-6f);
+            for (int i = 0; i < n; i++) worst = fmax(worst, fabs(out[i] - want[i]) / (fabs(want[i]) + 1e-30));
+        }
+    CHECK(worst <= 4e-7, "rmsnorm: max relative error %g", worst);
+    printf("rmsnorm: max relative error %.2g\n", worst);
+}
+
 /* Rows against several keys (attention scores): every row count up to 13
  * (8 + 4 + 1: each way rows are grouped), three keys, lengths with and
  * without a tail past the last 8 (and multiples of 16, which the 512-bit
@@ -307,6 +377,8 @@ int main(void) {
     for (int f16 = 0; f16 < 2; f16++)
         for (int in_cache = 0; in_cache < 2; in_cache++) test_attention(f16, in_cache);
     test_activations();
+    test_rmsnorm();
+    test_read_ahead();
     test_half_conversions();
     test_matmul();
     test_matmul_batch();
