@@ -13,12 +13,19 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
 /* The mapped pages wholly inside [p, p + n): they were read once to repack
- * and are not needed any more, so drop them from this process's memory. */
-static void release_pages(const void *p, size_t n) {
+ * and are not needed any more, so drop them from this process's memory;
+ * with `evict`, from the page cache too (see g4_weights_repack). */
+static void release_pages(const void *p, size_t n, int evict) {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + n) & ~(page - 1);
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    if (hi <= lo) return;
+    if (evict) madvise((void *)lo, hi - lo, MADV_PAGEOUT); /* harmless where unsupported */
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 /* Rows [first, first + rows) of a matrix, repacked by one thread: first is
@@ -68,7 +75,7 @@ static void repack_parallel(g4_dtype type, const void *src, void *dst, int64_t r
         if (started[i]) pthread_join(thread[i], NULL);
 }
 
-static int repack_one(g4_weights *w, g4_tensor *t, g4_error *err) {
+static int repack_one(g4_weights *w, g4_tensor *t, int evict, g4_error *err) {
     if (!t->data || t->ndim < 2) return 0;
     int64_t rows = t->shape[t->ndim - 2], cols = t->shape[t->ndim - 1];
     if (!g4_x16_eligible(t->dtype, rows, cols)) return 0;
@@ -95,7 +102,7 @@ static int repack_one(g4_weights *w, g4_tensor *t, g4_error *err) {
             madvise((void *)((uintptr_t)src & page_mask), (size_t)n * row_bytes + ((uintptr_t)src & ~page_mask),
                     MADV_POPULATE_READ); /* one call, not a fault per page */
             repack_parallel(t->dtype, src, (char *)dst + at, n, cols);
-            release_pages(src, (size_t)n * row_bytes);
+            release_pages(src, (size_t)n * row_bytes, evict);
         }
     owned[w->n_repacked++] = dst;
     t->data = dst;
@@ -103,18 +110,41 @@ static int repack_one(g4_weights *w, g4_tensor *t, g4_error *err) {
     return 0;
 }
 
+enum { LAYER_MATRICES = 14 };
+
+/* Layer l's product weights (l = -1: the LM head and the PLE projection). */
+static int matrices_of(g4_weights *w, int l, g4_tensor **out) {
+    if (l < 0) {
+        out[0] = &w->lm_head;
+        out[1] = &w->ple_model_proj;
+        return 2;
+    }
+    g4_layer_weights *lw = &w->layer[l];
+    g4_tensor *mats[LAYER_MATRICES] = {&lw->q_proj,       &lw->k_proj,        &lw->v_proj,     &lw->o_proj,
+                                       &lw->gate_proj,    &lw->up_proj,       &lw->down_proj,  &lw->experts_gate_up,
+                                       &lw->experts_gate, &lw->experts_up,    &lw->experts_down, &lw->ple_gate,
+                                       &lw->ple_proj,     &lw->router_proj};
+    memcpy(out, mats, sizeof mats);
+    return LAYER_MATRICES;
+}
+
 int g4_weights_repack(g4_weights *w, const g4_config *cfg, g4_error *err) {
+    /* When the repacked copy takes more than a quarter of the memory, the
+     * file's pages are dropped from the page cache as each slice is done:
+     * otherwise the cache (full of this very file, e.g. after another
+     * engine ran it) leaves no room for huge pages, and a quarter of the
+     * 26B-A4B copy came in 4 KB pages, slower to stream (15.2, 15.1 t/s
+     * against 14.8, 14.1 decoding, docs/benchmarks.md). */
+    g4_tensor *mats[LAYER_MATRICES];
+    size_t total = 0;
+    for (int l = -1; l < cfg->n_layers; l++)
+        for (int i = 0, n = matrices_of(w, l, mats); i < n; i++) total += mats[i]->data ? mats[i]->nbytes : 0;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    int evict = pages > 0 && page > 0 && total > (size_t)pages * (size_t)page / 4;
     /* The tied embedding table's rows are still looked up in the file, one
      * per token: its pages fault back in as rows are used. */
-    if (repack_one(w, &w->lm_head, err) || repack_one(w, &w->ple_model_proj, err)) return -1;
-    for (int l = 0; l < cfg->n_layers; l++) {
-        g4_layer_weights *lw = &w->layer[l];
-        g4_tensor *mats[] = {&lw->q_proj,          &lw->k_proj,       &lw->v_proj,     &lw->o_proj,
-                             &lw->gate_proj,       &lw->up_proj,      &lw->down_proj,  &lw->experts_gate_up,
-                             &lw->experts_gate,    &lw->experts_up,   &lw->experts_down, &lw->ple_gate,
-                             &lw->ple_proj,        &lw->router_proj};
-        for (size_t i = 0; i < sizeof mats / sizeof *mats; i++)
-            if (repack_one(w, mats[i], err)) return -1;
-    }
+    for (int l = -1; l < cfg->n_layers; l++)
+        for (int i = 0, n = matrices_of(w, l, mats); i < n; i++)
+            if (repack_one(w, mats[i], evict, err)) return -1;
     return 0;
 }
