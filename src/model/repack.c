@@ -129,18 +129,18 @@ static int matrices_of(g4_weights *w, int l, g4_tensor **out) {
 }
 
 int g4_weights_repack(g4_weights *w, const g4_config *cfg, g4_error *err) {
-    /* When the repacked copy takes more than a quarter of the memory, the
-     * file's pages are dropped from the page cache as each slice is done:
-     * otherwise the cache (full of this very file, e.g. after another
-     * engine ran it) leaves no room for huge pages, and a quarter of the
-     * 26B-A4B copy came in 4 KB pages, slower to stream (15.2, 15.1 t/s
-     * against 14.8, 14.1 decoding, docs/benchmarks.md). */
+    /* When the repacked copy does not fit in free memory, the file's pages
+     * are dropped from the page cache as each slice is done: otherwise the
+     * cache (full of this very file, e.g. after another engine ran it)
+     * leaves no room for huge pages, and a quarter of the 26B-A4B copy and
+     * half of E2B Q8_0's came in 4 KB pages, slower to stream
+     * (docs/benchmarks.md). */
     g4_tensor *mats[LAYER_MATRICES];
     size_t total = 0;
     for (int l = -1; l < cfg->n_layers; l++)
         for (int i = 0, n = matrices_of(w, l, mats); i < n; i++) total += mats[i]->data ? mats[i]->nbytes : 0;
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    int evict = pages > 0 && page > 0 && total > (size_t)pages * (size_t)page / 4;
+    long free_pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    int evict = free_pages >= 0 && page > 0 && total > (size_t)free_pages * (size_t)page;
     /* The tied embedding table's rows are still looked up in the file, one
      * per token: its pages fault back in as rows are used. */
     for (int l = -1; l < cfg->n_layers; l++)
