@@ -75,10 +75,14 @@ static void repack_parallel(g4_dtype type, const void *src, void *dst, int64_t r
         if (started[i]) pthread_join(thread[i], NULL);
 }
 
+/* Whether t gets a repacked copy. */
+static int repackable(const g4_tensor *t) {
+    return t->data && t->ndim >= 2 && g4_x16_eligible(t->dtype, t->shape[t->ndim - 2], t->shape[t->ndim - 1]);
+}
+
 static int repack_one(g4_weights *w, g4_tensor *t, int evict, g4_error *err) {
-    if (!t->data || t->ndim < 2) return 0;
+    if (!repackable(t)) return 0;
     int64_t rows = t->shape[t->ndim - 2], cols = t->shape[t->ndim - 1];
-    if (!g4_x16_eligible(t->dtype, rows, cols)) return 0;
     void **owned = realloc(w->repacked, sizeof *owned * (size_t)(w->n_repacked + 1));
     if (!owned) return g4_fail(err, "out of memory");
     w->repacked = owned;
@@ -138,7 +142,7 @@ int g4_weights_repack(g4_weights *w, const g4_config *cfg, g4_error *err) {
     g4_tensor *mats[LAYER_MATRICES];
     size_t total = 0;
     for (int l = -1; l < cfg->n_layers; l++)
-        for (int i = 0, n = matrices_of(w, l, mats); i < n; i++) total += mats[i]->data ? mats[i]->nbytes : 0;
+        for (int i = 0, n = matrices_of(w, l, mats); i < n; i++) total += repackable(mats[i]) ? mats[i]->nbytes : 0;
     long free_pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     int evict = free_pages >= 0 && page > 0 && total > (size_t)free_pages * (size_t)page;
     /* The tied embedding table's rows are still looked up in the file, one

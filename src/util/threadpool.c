@@ -111,23 +111,31 @@ static void end_read_ahead(g4_threadpool *p) {
     p->reading_ahead = 0;
 }
 
-void g4_threadpool_read_ahead(g4_threadpool *p, const void *data, size_t bytes) {
-    if (!p || p->n_threads == 1 || bytes < 64 * (size_t)p->n_threads) return;
+/* Hands the workers a job (after any read-ahead has stopped) and wakes
+ * those asleep; the caller then runs its own chunk, or not. */
+static void post_job(g4_threadpool *p, int n, int grain, g4_range_fn fn, void *ctx) {
     end_read_ahead(p);
-    p->ahead = data;
-    p->ahead_bytes = bytes;
-    p->fn = read_ahead;
-    p->ctx = p;
-    p->n_items = p->n_threads;
-    p->grain = 0;
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n_items = n;
+    p->grain = grain;
+    atomic_store(&p->next, 0);
     atomic_store(&p->pending, p->n_threads - 1);
-    p->reading_ahead = 1;
-    atomic_fetch_add(&p->generation, 1);
+    atomic_fetch_add(&p->generation, 1); /* publishes the job (sequentially consistent) */
     if (atomic_load(&p->sleepers)) {
         pthread_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->work_ready);
         pthread_mutex_unlock(&p->lock);
     }
+}
+
+void g4_threadpool_read_ahead(g4_threadpool *p, const void *data, size_t bytes) {
+    if (!p || p->n_threads == 1 || bytes < 64 * (size_t)p->n_threads) return;
+    end_read_ahead(p); /* before the span changes under a running one */
+    p->ahead = data;
+    p->ahead_bytes = bytes;
+    post_job(p, p->n_threads, 0, read_ahead, p);
+    p->reading_ahead = 1;
 }
 
 g4_threadpool *g4_threadpool_new(int n_threads) {
@@ -183,19 +191,7 @@ int g4_threadpool_size(const g4_threadpool *p) { return p ? p->n_threads : 1; }
 static void parallel_for(g4_threadpool *p, int n, int grain, g4_range_fn fn, void *ctx) {
     if (n <= 0) return;
     if (!p || p->n_threads == 1 || n == 1) { fn(ctx, 0, n, 0); return; }
-    end_read_ahead(p);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n_items = n;
-    p->grain = grain;
-    atomic_store(&p->next, 0);
-    atomic_store(&p->pending, p->n_threads - 1);
-    atomic_fetch_add(&p->generation, 1); /* publishes the job (sequentially consistent) */
-    if (atomic_load(&p->sleepers)) {
-        pthread_mutex_lock(&p->lock);
-        pthread_cond_broadcast(&p->work_ready);
-        pthread_mutex_unlock(&p->lock);
-    }
+    post_job(p, n, grain, fn, ctx);
     run_chunk(p, 0);
     for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->pending) > 0; i++) _mm_pause();
     if (atomic_load(&p->pending) > 0) {
